@@ -1,0 +1,171 @@
+"""Berth's one settings module. Every value comes from the environment (see README, Configuration)."""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from berth.env import env_bool, env_int, env_list, env_mapping, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
+DATA_DIR = Path(env_str("BERTH_DATA_DIR", str(BASE_DIR / "var")))
+
+DEV_SECRET_KEY = "berth-development-key-do-not-use-in-production"
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+if not DEBUG:
+    if SECRET_KEY == DEV_SECRET_KEY or not SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "DEBUG is off but SECRET_KEY is unset, too short or the development key: "
+            "set SECRET_KEY (or SECRET_KEY_FILE) to a long random value."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DEBUG is off and ALLOWED_HOSTS is empty: list the host names Berth serves.")
+
+INSTALLED_APPS = [
+    "daphne",  # makes runserver ASGI; production runs uvicorn
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "channels",
+    "accounts",
+    "course",
+    "labs",
+    "sandboxes",
+    "terminals",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "berth.urls"
+ASGI_APPLICATION = "berth.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite is the embedded default; production sets DATABASE_URL=postgres://...
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'berth.sqlite3'}"), conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (web, workers, relay) share the file: WAL and immediate transactions
+    # turn lock contention into short waits instead of "database is locked" errors.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=wal; PRAGMA synchronous=normal;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-berth.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "course:map"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+# Front-end libraries come from npm at set-up time (scripts/setup copies their dist files here).
+VENDOR_DIR = BASE_DIR / "build" / "vendor"
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor", VENDOR_DIR)]
+SERVE_STATIC = env_bool("BERTH_SERVE_STATIC", True)
+
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and env_bool("BERTH_HTTPS", False))
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+
+# Redis carries the channel layer (websockets), Celery's broker and its results.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [env_str("CHANNEL_REDIS_URL", REDIS_URL)],
+            "prefix": env_str("BERTH_CHANNEL_PREFIX", "berth"),
+            "capacity": 200,
+            "expiry": 30,
+        },
+    }
+}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "berth"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULE = {
+    "reap-sandboxes": {"task": "sandboxes.tasks.reap_sandboxes", "schedule": 60.0},
+}
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --- Sandboxes ---------------------------------------------------------------------------
+# Docker engines, as name=url pairs; each is served by its own Celery queue "sandboxes.<name>".
+DOCKER_HOSTS = env_mapping("BERTH_DOCKER_HOSTS", "local=unix:///var/run/docker.sock")
+SANDBOX_BACKEND = env_str("BERTH_SANDBOX_BACKEND", "sandboxes.backends.docker.DockerBackend")
+SANDBOX_PREFIX = env_str("BERTH_SANDBOX_PREFIX", "berth")  # container names and labels
+SANDBOX_DOCKER_PROFILE_ENABLED = env_bool("BERTH_DOCKER_PROFILE", True)
+SANDBOX_DOCKER_RUNTIME = env_str("BERTH_DOCKER_RUNTIME", "") or None  # e.g. sysbox-runc
+SANDBOX_MEMORY_MB = env_int("BERTH_SANDBOX_MEMORY_MB", 512, minimum=64)
+SANDBOX_DOCKER_MEMORY_MB = env_int("BERTH_SANDBOX_DOCKER_MEMORY_MB", 1536, minimum=256)
+SANDBOX_CPUS = float(env_str("BERTH_SANDBOX_CPUS", "1.0"))
+SANDBOX_PIDS = env_int("BERTH_SANDBOX_PIDS", 512, minimum=32)
+SANDBOX_DOCKER_PIDS = env_int("BERTH_SANDBOX_DOCKER_PIDS", 2048, minimum=128)
+SANDBOX_TIME_LIMIT_MAX_MINUTES = env_int("BERTH_TIME_LIMIT_MAX_MINUTES", 240, minimum=5)
+SANDBOX_READY_TIMEOUT = env_int("BERTH_SANDBOX_READY_TIMEOUT", 90, minimum=5)
+SANDBOX_SESSIONS_PER_LEARNER = env_int("BERTH_SESSIONS_PER_LEARNER", 1, minimum=1)
+CHECK_TIMEOUT_SECONDS = env_int("BERTH_CHECK_TIMEOUT", 30, minimum=1)
+TERMINAL_SCROLLBACK_BYTES = env_int("BERTH_TERMINAL_SCROLLBACK_BYTES", 256 * 1024, minimum=4096)
+
+COURSE_LESSONS_DIR = Path(env_str("BERTH_LESSONS_DIR", str(BASE_DIR / "lessons")))
+COURSE_LABS_DIR = Path(env_str("BERTH_LABS_DIR", str(BASE_DIR / "labs")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="course:map", permanent=False)),
+    path("accounts/", include("accounts.urls")),
+    path("course/", include("course.urls")),
+    path("sessions/", include("sandboxes.urls")),
+    path("labs/", include("labs.urls")),
+    path("django-admin/", admin.site.urls),
+]

@@ -1,0 +1,140 @@
+"""Load lessons/ and labs/ into the database. Idempotent; an invalid file is reported with
+file:line:field and skipped, the valid rest still loads."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from course import markdown
+from course.lessons import parse_lesson
+from course.models import Lesson, Module
+from course.yamldoc import ContentError, Doc, Fields
+from labs.format import LabDef, parse_lab
+from labs.models import Lab, Step
+
+
+@dataclass
+class LoadReport:
+    errors: list[ContentError] = field(default_factory=list)
+    labs: list[str] = field(default_factory=list)
+    lessons: list[int] = field(default_factory=list)
+
+
+def display(path: Path) -> str:
+    try:
+        return str(path.relative_to(settings.BASE_DIR))
+    except ValueError:
+        return str(path)
+
+
+def load_course(lessons_dir: Path | None = None, labs_dir: Path | None = None) -> LoadReport:
+    lessons_dir = lessons_dir or settings.COURSE_LESSONS_DIR
+    labs_dir = labs_dir or settings.COURSE_LABS_DIR
+    report = LoadReport()
+    labs = {}
+    for lab_dir in sorted(p for p in labs_dir.iterdir() if (p / "lab.yaml").is_file()):
+        lab, errors = parse_lab(lab_dir, display(lab_dir / "lab.yaml"))
+        report.errors += errors
+        if lab:
+            labs[lab.slug] = lab
+    modules = load_modules(lessons_dir / "modules.yaml", report)
+    lessons = []
+    seen_days: dict[int, str] = {}
+    for file in sorted(lessons_dir.glob("*.md")):
+        lesson, errors = parse_lesson(file, display(file))
+        report.errors += errors
+        if not lesson:
+            continue
+        if lesson.day in seen_days:
+            report.errors.append(ContentError(lesson.path, lesson.lines["day"], "day", f"day {lesson.day} is also {seen_days[lesson.day]}"))
+            continue
+        if lesson.module not in modules:
+            report.errors.append(ContentError(lesson.path, lesson.lines["module"], "module", f"no module {lesson.module} in modules.yaml"))
+            continue
+        if lesson.lab and lesson.lab not in labs:
+            report.errors.append(ContentError(lesson.path, lesson.lines["lab"], "lab", f"no valid lab {lesson.lab!r} under labs/"))
+            continue
+        seen_days[lesson.day] = lesson.path
+        lessons.append(lesson)
+    with transaction.atomic():
+        module_rows = {}
+        for number, title in modules.items():
+            module_rows[number], _ = Module.objects.update_or_create(number=number, defaults={"title": title})
+        lab_rows = {slug: save_lab(lab) for slug, lab in labs.items()}
+        for lesson in lessons:
+            Lesson.objects.filter(slug=lesson.slug).exclude(day=lesson.day).delete()  # a lesson moved days
+            Lesson.objects.update_or_create(
+                day=lesson.day,
+                defaults={
+                    "module": module_rows[lesson.module],
+                    "slug": lesson.slug,
+                    "title": lesson.title,
+                    "summary": lesson.summary,
+                    "body_markdown": lesson.body,
+                    "body_html": markdown.render(lesson.body),
+                    "quiz": lesson.quiz,
+                    "lab": lab_rows.get(lesson.lab),
+                    "source_path": lesson.path,
+                },
+            )
+            report.lessons.append(lesson.day)
+    report.labs = sorted(labs)
+    return report
+
+
+def load_modules(path: Path, report: LoadReport) -> dict[int, str]:
+    try:
+        doc = Doc(display(path), "modules:\n" + path.read_text(encoding="utf-8"), line_offset=-1)
+    except FileNotFoundError:
+        report.errors.append(ContentError(display(path), 1, "(file)", "missing: list the modules here"))
+        return {}
+    except ContentError as e:
+        report.errors.append(e)
+        return {}
+    modules = {}
+    for i, item in enumerate(doc.data.get("modules") or []):
+        if not isinstance(item, dict):
+            report.errors.append(doc.error(f"modules[{i}]", "each module is a mapping (number, title)"))
+            continue
+        f = Fields(doc, item, f"modules[{i}]", report.errors)
+        f.reject_unknown({"number", "title"})
+        number, title = f.get("number", int), f.get("title", str)
+        if number is not None and title:
+            modules[number] = title
+    return modules
+
+
+def save_lab(lab: LabDef) -> Lab:
+    row, _ = Lab.objects.update_or_create(
+        slug=lab.slug,
+        defaults={
+            "title": lab.title,
+            "image": lab.image,
+            "profile": lab.profile,
+            "time_limit_minutes": lab.time_limit,
+            "nodes": lab.nodes,
+            "files": lab.files,
+            "setup": lab.setup,
+            "source_path": lab.path,
+        },
+    )
+    for position, step in enumerate(lab.steps, start=1):
+        Step.objects.update_or_create(
+            lab=row,
+            position=position,
+            defaults={
+                "title": step.title,
+                "text_markdown": step.text,
+                "text_html": markdown.render(step.text),
+                "hint": markdown.render(step.hint),
+                "check_script": step.check,
+                "solution_script": step.solution,
+                "sabotage_script": step.sabotage,
+                "node": step.node or lab.nodes[0],
+                "timeout_seconds": step.timeout,
+            },
+        )
+    row.steps.filter(position__gt=len(lab.steps)).delete()
+    return row

@@ -1,0 +1,28 @@
+"""Markdown for lessons and lab steps, sanitised: authored text cannot inject script."""
+
+import bleach
+import markdown as md
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "span",
+    "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "*": ["class", "id", "title"],
+    "a": ["href", "title", "rel"],
+    "img": ["src", "alt", "title", "width", "height"],
+    "td": ["align"],
+    "th": ["align"],
+}
+
+
+def render(text: str) -> str:
+    html = md.markdown(text, extensions=["fenced_code", "tables", "sane_lists", "toc"], output_format="html")
+    return bleach.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        protocols={"http", "https", "mailto"},
+        strip=True,
+    )

@@ -1,0 +1,132 @@
+"""The lab format: labs/<slug>/lab.yaml (see docs/authoring.md). Parsing never stops at the first
+problem: every error is collected with its file, line and field."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course.yamldoc import ContentError, Doc, Fields
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+NODE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+PROFILES = ("standard", "docker")
+LAB_KEYS = {"title", "image", "profile", "time_limit", "nodes", "files", "setup", "steps"}
+STEP_KEYS = {"title", "text", "hint", "check", "solution", "sabotage", "node", "timeout"}
+FILE_KEYS = {"path", "source", "content", "mode", "node"}
+MAX_TIME_LIMIT = 24 * 60
+
+
+@dataclass
+class StepDef:
+    title: str
+    text: str
+    hint: str
+    check: str
+    solution: str
+    sabotage: str = ""
+    node: str = ""
+    timeout: int = 30
+
+
+@dataclass
+class LabDef:
+    slug: str
+    path: str
+    title: str
+    image: str
+    profile: str
+    time_limit: int
+    nodes: list[str]
+    setup: str
+    files: list[dict] = field(default_factory=list)
+    steps: list[StepDef] = field(default_factory=list)
+
+
+def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[ContentError]]:
+    """Parse labs/<slug>/lab.yaml; return (lab, []) or (None, errors)."""
+    path = lab_dir / "lab.yaml"
+    slug = lab_dir.name
+    errors: list[ContentError] = []
+    try:
+        doc = Doc(display_path, path.read_text(encoding="utf-8"))
+    except ContentError as e:
+        return None, [e]
+    if not SLUG.match(slug):
+        errors.append(ContentError(display_path, 1, "(folder)", f"{slug!r} is not a valid lab slug (a-z, 0-9, -)"))
+    top = Fields(doc, doc.data, "", errors)
+    top.reject_unknown(LAB_KEYS)
+    title = top.get("title", str)
+    image = top.get("image", str)
+    profile = top.get("profile", str, required=False, default="standard")
+    if profile not in PROFILES:
+        errors.append(doc.error("profile", f"must be one of {', '.join(PROFILES)}"))
+    time_limit = top.get("time_limit", int, required=False, default=60)
+    if time_limit is not None and not 5 <= time_limit <= MAX_TIME_LIMIT:
+        errors.append(doc.error("time_limit", f"minutes, between 5 and {MAX_TIME_LIMIT}"))
+    nodes = top.get("nodes", list, required=False, default=["node1"])
+    for i, node in enumerate(nodes or []):
+        if not isinstance(node, str) or not NODE.match(node):
+            errors.append(doc.error(f"nodes[{i}]", "a node is a hostname: lower-case letters, digits and -"))
+    if nodes is not None and len(set(nodes)) != len(nodes):
+        errors.append(doc.error("nodes", "node names must be unique"))
+    setup = top.get("setup", str, required=False, default="")
+    files = [parse_file(doc, lab_dir, item, i, nodes or [], errors) for i, item in
+             enumerate(top.get("files", list, required=False, default=[]) or [])]
+    steps = []
+    raw_steps = top.get("steps", list)
+    if raw_steps is not None and not raw_steps:
+        errors.append(doc.error("steps", "a lab needs at least one step"))
+    for i, raw in enumerate(raw_steps or []):
+        if not isinstance(raw, dict):
+            errors.append(doc.error(f"steps[{i}]", "each step is a mapping (title, text, check, ...)"))
+            continue
+        s = Fields(doc, raw, f"steps[{i}]", errors)
+        s.reject_unknown(STEP_KEYS)
+        step = StepDef(
+            title=s.get("title", str),
+            text=s.get("text", str),
+            hint=s.get("hint", str),
+            check=s.get("check", str),
+            solution=s.get("solution", str),
+            sabotage=s.get("sabotage", str, required=False, default=""),
+            node=s.get("node", str, required=False, default=""),
+            timeout=s.get("timeout", int, required=False, default=30),
+        )
+        if step.node and nodes and step.node not in nodes:
+            errors.append(doc.error(f"steps[{i}].node", f"{step.node!r} is not one of the lab's nodes"))
+        if step.timeout is not None and not 1 <= step.timeout <= 600:
+            errors.append(doc.error(f"steps[{i}].timeout", "seconds, between 1 and 600"))
+        steps.append(step)
+    if errors:
+        return None, errors
+    return LabDef(slug, display_path, title, image, profile, time_limit, nodes, setup, files, steps), []
+
+
+def parse_file(doc: Doc, lab_dir: Path, item, i: int, nodes: list[str], errors: list[ContentError]) -> dict:
+    name = f"files[{i}]"
+    if not isinstance(item, dict):
+        errors.append(doc.error(name, "each file is a mapping (path, source or content, mode)"))
+        return {}
+    f = Fields(doc, item, name, errors)
+    f.reject_unknown(FILE_KEYS)
+    target = f.get("path", str)
+    if target and not target.startswith("/"):
+        errors.append(doc.error(f"{name}.path", "must be an absolute path inside the sandbox"))
+    source, content = item.get("source"), item.get("content")
+    if (source is None) == (content is None):
+        errors.append(doc.error(name, "give exactly one of source (a file in the lab folder) or content"))
+        content = ""
+    elif source is not None:
+        source_path = (lab_dir / str(source)).resolve()
+        if lab_dir.resolve() not in source_path.parents or not source_path.is_file():
+            errors.append(doc.error(f"{name}.source", f"{source!r} is not a file inside the lab folder"))
+            content = ""
+        else:
+            content = source_path.read_text(encoding="utf-8")
+    mode = str(f.get("mode", (str, int), required=False, default="0644"))
+    if not re.fullmatch(r"0?[0-7]{3,4}", mode):
+        errors.append(doc.error(f"{name}.mode", "an octal mode such as \"0644\" or \"0755\" (quote it)"))
+    node = f.get("node", str, required=False, default="")
+    if node and node not in nodes:
+        errors.append(doc.error(f"{name}.node", f"{node!r} is not one of the lab's nodes"))
+    return {"path": target, "content": content, "mode": mode, "node": node}

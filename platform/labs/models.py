@@ -1,0 +1,74 @@
+from django.conf import settings
+from django.db import models
+
+
+class Lab(models.Model):
+    PROFILE_STANDARD = "standard"
+    PROFILE_DOCKER = "docker"
+    PROFILES = [(PROFILE_STANDARD, "Standard"), (PROFILE_DOCKER, "Docker-in-Docker")]
+
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    image = models.CharField(max_length=200)
+    profile = models.CharField(max_length=20, choices=PROFILES, default=PROFILE_STANDARD)
+    time_limit_minutes = models.PositiveIntegerField(default=60)
+    nodes = models.JSONField(default=list)  # ["node1", ...]; one name per terminal tab
+    files = models.JSONField(default=list)  # [{path, mode, content, node}]
+    setup = models.TextField(blank=True)
+    source_path = models.CharField(max_length=300)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        permissions = [("author_labs", "Can write, test and publish labs")]
+
+    def __str__(self):
+        return self.slug
+
+
+class Step(models.Model):
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()  # 1-based
+    title = models.CharField(max_length=200)
+    text_markdown = models.TextField()
+    text_html = models.TextField()
+    hint = models.TextField(blank=True)
+    check_script = models.TextField()
+    solution_script = models.TextField()
+    sabotage_script = models.TextField(blank=True)
+    node = models.CharField(max_length=63, blank=True)  # default: the lab's first node
+    timeout_seconds = models.PositiveIntegerField(default=30)
+
+    class Meta:
+        ordering = ["lab", "position"]
+        constraints = [models.UniqueConstraint(fields=["lab", "position"], name="unique_step_position")]
+
+    def __str__(self):
+        return f"{self.lab.slug} step {self.position}"
+
+
+class CheckRun(models.Model):
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    TIMED_OUT = "timeout"
+    ERROR = "error"
+    STATES = [(s, s) for s in (RUNNING, PASSED, FAILED, TIMED_OUT, ERROR)]
+
+    session = models.ForeignKey("sandboxes.LabSession", on_delete=models.CASCADE, related_name="check_runs")
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="check_runs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_runs")
+    state = models.CharField(max_length=10, choices=STATES, default=RUNNING)
+    output = models.TextField(blank=True)
+    exit_code = models.IntegerField(null=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # One check at a time per learner and step.
+            models.UniqueConstraint(
+                fields=["user", "step"], condition=models.Q(state="running"), name="one_running_check"
+            )
+        ]

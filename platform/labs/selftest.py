@@ -1,0 +1,150 @@
+"""The lab self-test: prove a lab solvable and its checks honest.
+
+For each lab: fresh sandbox(es) -> files and setup -> every check must FAIL -> each step's
+solution then its check must PASS -> where a step has a sabotage script, it must make the check
+FAIL again -> teardown. Runs straight against a sandbox backend (it is worker-side code).
+"""
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from labs.format import LabDef
+from sandboxes.backends import get_backend
+from sandboxes.backends.base import SandboxError, SandboxSpec
+
+
+@dataclass
+class Result:
+    lab: str
+    step: str
+    phase: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class LabRun:
+    lab: str
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+
+def run_lab(lab: LabDef, host: str, say=lambda line: None) -> LabRun:
+    backend = get_backend(host)
+    run = LabRun(lab.slug)
+    tag = uuid.uuid4().hex[:8]
+    prefix = f"{settings.SANDBOX_PREFIX}-labtest-{tag}"
+    labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.labtest": lab.slug}
+    network = f"{prefix}-net" if len(lab.nodes) > 1 else None
+    ids: dict[str, str] = {}
+    docker_profile = lab.profile == "docker"
+
+    def record(step, phase, ok, started, detail=""):
+        result = Result(lab.slug, step, phase, ok, time.monotonic() - started, detail)
+        run.results.append(result)
+        say(f"{lab.slug:<32} {step:<8} {phase:<22} {'ok' if ok else 'FAIL'} {result.seconds:6.1f}s {detail}")
+
+    started = time.monotonic()
+    try:
+        if network:
+            backend.create_network(network, labels)
+        for node in lab.nodes:
+            spec = SandboxSpec(
+                name=f"{prefix}-{node}", image=lab.image, profile=lab.profile, hostname=node, labels=labels,
+                memory_mb=settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
+                cpus=settings.SANDBOX_CPUS,
+                pids=settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
+                network=network,
+            )
+            ids[node] = backend.create(spec)
+            backend.start(ids[node])
+        for node in lab.nodes:
+            backend.wait_ready(ids[node], settings.SANDBOX_READY_TIMEOUT, lambda phase: None)
+        for item in lab.files:
+            node = item["node"] or lab.nodes[0]
+            backend.put_file(ids[node], item["path"], item["content"].encode(), int(item["mode"], 8))
+        if lab.setup.strip():
+            for node in lab.nodes:
+                result = backend.exec(ids[node], lab.setup, timeout=180)
+                if result.exit_code != 0:
+                    record("-", "setup", False, started, f"exit {result.exit_code}: {last_line(result.output)}")
+                    return run
+        record("-", "sandbox + setup", True, started)
+
+        def check(step, index):  # noqa: ARG001
+            node = step.node or lab.nodes[0]
+            return backend.exec(ids[node], step.check, timeout=step.timeout)
+
+        for index, step in enumerate(lab.steps, start=1):
+            t = time.monotonic()
+            result = check(step, index)
+            record(f"step {index}", "check fails before", result.exit_code != 0, t,
+                   "" if result.exit_code != 0 else "the check passed before the work was done")
+        for index, step in enumerate(lab.steps, start=1):
+            t = time.monotonic()
+            node = step.node or lab.nodes[0]
+            solution = backend.exec(ids[node], step.solution, timeout=max(step.timeout, 120))
+            if solution.exit_code != 0:
+                record(f"step {index}", "solution runs", False, t, f"exit {solution.exit_code}: {last_line(solution.output)}")
+                continue
+            result = check(step, index)
+            record(f"step {index}", "check passes after", result.exit_code == 0, t,
+                   "" if result.exit_code == 0 else f"exit {result.exit_code}: {last_line(result.output)}")
+        for index, step in enumerate(lab.steps, start=1):
+            if not step.sabotage.strip():
+                continue
+            t = time.monotonic()
+            node = step.node or lab.nodes[0]
+            backend.exec(ids[node], step.sabotage, timeout=max(step.timeout, 60))
+            result = check(step, index)
+            record(f"step {index}", "check fails sabotaged", result.exit_code != 0, t,
+                   "" if result.exit_code != 0 else "the check still passed after the sabotage")
+    except SandboxError as e:
+        record("-", "sandbox", False, started, str(e)[:200])
+    finally:
+        for sandbox_id in ids.values():
+            backend.remove(sandbox_id)
+        if network:
+            backend.remove_network(network)
+    return run
+
+
+def last_line(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1][:160] if lines else "(no output)"
+
+
+def run_labs(labs: list[LabDef], parallel: int, say) -> list[LabRun]:
+    hosts = list(settings.DOCKER_HOSTS)
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        futures = [pool.submit(run_lab, lab, hosts[i % len(hosts)], say) for i, lab in enumerate(labs)]
+        return [f.result() for f in futures]
+
+
+def junit_xml(runs: list[LabRun]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    cases = []
+    failures = 0
+    for run in runs:
+        for r in run.results:
+            name = quoteattr(f"{r.step}: {r.phase}")
+            body = ""
+            if not r.ok:
+                failures += 1
+                body = f"<failure message={quoteattr(r.detail or 'failed')}/>"
+            cases.append(f'  <testcase classname={quoteattr(r.lab)} name={name} time="{r.seconds:.2f}">{body}</testcase>')
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<testsuite name="labtest" tests="{len(cases)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+    )
+
+

@@ -1,0 +1,35 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from course.progress import passed_step_ids
+from labs.checks import CheckRefused, start_check
+from labs.workspace import step_context
+from sandboxes.access import get_own_session
+
+
+def render_step(request, session, step, error=""):
+    context = step_context(request.user, step, session, passed_step_ids(request.user, session.lab))
+    return render(request, "labs/step.html", {**context, "error": error})
+
+
+@require_POST
+@login_required
+def check(request, session_id: int, position: int):
+    session = get_own_session(request, session_id)
+    step = get_object_or_404(session.lab.steps, position=position)
+    error = ""
+    try:
+        start_check(session, step)
+    except CheckRefused as e:
+        error = str(e)
+    if request.htmx:
+        return render_step(request, session, step, error)
+    return redirect("course:day", day=session.lab.lessons.first().day)
+
+
+@require_GET
+@login_required
+def step(request, session_id: int, position: int):
+    session = get_own_session(request, session_id)
+    return render_step(request, session, get_object_or_404(session.lab.steps, position=position))

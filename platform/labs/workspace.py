@@ -1,0 +1,34 @@
+"""What the lab panel of a day's page shows, for one learner."""
+
+from course.models import Lesson
+from course.progress import passed_step_ids
+from labs.models import CheckRun, Step
+from sandboxes.models import LabSession
+
+
+def live_session(user, lab) -> LabSession | None:
+    return LabSession.objects.filter(user=user, lab=lab, state__in=LabSession.LIVE_STATES).first()
+
+
+def step_context(user, step: Step, session: LabSession | None, passed: set[int]) -> dict:
+    last = CheckRun.objects.filter(user=user, step=step).first()
+    return {"step": step, "last_run": last, "passed": step.pk in passed, "session": session}
+
+
+def lab_panel_context(user, lesson: Lesson, session: LabSession | None = None) -> dict:
+    lab = lesson.lab
+    if lab is None:
+        return {"lab": None}
+    session = session or live_session(user, lab)
+    last_session = session or LabSession.objects.filter(user=user, lab=lab).first()
+    passed = passed_step_ids(user, lab)
+    other = LabSession.objects.filter(user=user, state__in=LabSession.LIVE_STATES).exclude(lab=lab).select_related("lab").first()
+    return {
+        "lab": lab,
+        "session": session,
+        "last_session": last_session,
+        "other_session": other,
+        "other_lesson": other.lab.lessons.first() if other else None,
+        "steps": [step_context(user, step, session, passed) for step in lab.steps.all()],
+        "passed_count": len(passed),
+    }

@@ -1,0 +1,121 @@
+"""The lifecycle contract every sandbox backend fulfils (in the spirit of JupyterHub's Spawner).
+
+A sandbox is one isolated machine for one node of one learner's lab session. The primitives are
+small so that a variant (another runtime, Kubernetes) overrides little:
+create -> start -> wait_ready -> exec / open_tty ... -> stop -> remove.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class SandboxError(Exception):
+    """An expected failure: `learner_message` is safe to show; str(self) is for the log."""
+
+    def __init__(self, log_message: str, learner_message: str = "The sandbox could not be started."):
+        super().__init__(log_message)
+        self.learner_message = learner_message
+
+
+@dataclass
+class SandboxSpec:
+    name: str  # unique container name
+    image: str
+    profile: str  # "standard" or "docker"
+    hostname: str
+    labels: dict[str, str] = field(default_factory=dict)
+    memory_mb: int = 512
+    cpus: float = 1.0
+    pids: int = 512
+    network: str | None = None  # a private session network for multi-node labs; None = no network
+
+
+@dataclass
+class SandboxInfo:
+    """What list_sandboxes() reports, for reconciliation with the database."""
+
+    container_id: str
+    name: str
+    labels: dict[str, str]
+    running: bool
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    output: str
+    timed_out: bool = False
+
+
+class Tty:
+    """An interactive terminal inside a sandbox: a raw, non-blocking socket plus an id to resize it."""
+
+    def __init__(self, exec_id: str, sock):
+        self.exec_id = exec_id
+        self.sock = sock
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class SandboxBackend:
+    def __init__(self, host: str, url: str):
+        self.host = host
+        self.url = url
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def create(self, spec: SandboxSpec) -> str:
+        """Create the sandbox (not started); return its id. Idempotent by spec.name."""
+        raise NotImplementedError
+
+    def start(self, sandbox_id: str) -> None:
+        raise NotImplementedError
+
+    def wait_ready(self, sandbox_id: str, timeout: float, progress: Callable[[str], None]) -> None:
+        """Return once the sandbox is usable (for the docker profile: its engine answers)."""
+        raise NotImplementedError
+
+    def poll(self, sandbox_id: str) -> bool:
+        """True while the sandbox runs."""
+        raise NotImplementedError
+
+    def stop(self, sandbox_id: str) -> None:
+        """Stop it; already stopped or gone counts as success."""
+        raise NotImplementedError
+
+    def remove(self, sandbox_id: str) -> None:
+        """Remove it and its private storage; already gone counts as success."""
+        raise NotImplementedError
+
+    def list_sandboxes(self) -> list[SandboxInfo]:
+        """Every sandbox this platform made on this host, for reconciliation."""
+        raise NotImplementedError
+
+    def create_network(self, name: str, labels: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def remove_network(self, name: str) -> None:
+        raise NotImplementedError
+
+    # --- work inside -------------------------------------------------------------------------
+    def put_file(self, sandbox_id: str, path: str, content: bytes, mode: int = 0o644) -> None:
+        raise NotImplementedError
+
+    def exec(
+        self, sandbox_id: str, script: str, timeout: float, on_output: Callable[[str], None] | None = None
+    ) -> ExecResult:
+        """Run a bash script; stream its output line by line to on_output; stop it after timeout."""
+        raise NotImplementedError
+
+    def open_tty(self, sandbox_id: str, rows: int, cols: int) -> Tty:
+        raise NotImplementedError
+
+    def resize_tty(self, tty: Tty, rows: int, cols: int) -> None:
+        raise NotImplementedError
+
+    def stats(self, sandbox_id: str) -> dict:
+        """{"cpu_percent": float, "memory_bytes": int, "memory_limit": int, "pids": int}"""
+        raise NotImplementedError

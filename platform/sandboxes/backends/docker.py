@@ -1,0 +1,233 @@
+"""The Docker Engine backend: every blocking Docker SDK call of the platform lives here."""
+
+import io
+import select
+import struct
+import tarfile
+import time
+from collections.abc import Callable
+
+import docker
+import docker.errors
+from django.conf import settings
+
+from sandboxes import profiles
+from sandboxes.backends.base import ExecResult, SandboxBackend, SandboxError, SandboxInfo, SandboxSpec, Tty
+
+MAX_EXEC_OUTPUT = 64 * 1024  # what a check may print; the rest is cut
+
+
+class DockerBackend(SandboxBackend):
+    def __init__(self, host: str, url: str):
+        super().__init__(host, url)
+        self.client = docker.DockerClient(base_url=url, timeout=120)
+        self.api = self.client.api
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def create(self, spec: SandboxSpec) -> str:
+        try:
+            return self.client.containers.get(spec.name).id  # a retried task finds its own container
+        except docker.errors.NotFound:
+            pass
+        host_options, raw_host = profiles.host_config(spec, settings.SANDBOX_DOCKER_RUNTIME)
+        host = self.api.create_host_config(**host_options)
+        host.update(raw_host)
+        try:
+            return self.api.create_container(**profiles.container_config(spec), host_config=host)["Id"]
+        except docker.errors.ImageNotFound as e:
+            raise SandboxError(str(e), f"The lab image {spec.image} is not built on this host.") from e
+        except docker.errors.APIError as e:
+            if e.status_code == 409:  # created concurrently by a retried task
+                return self.client.containers.get(spec.name).id
+            raise SandboxError(f"create {spec.name}: {e}") from e
+
+    def start(self, sandbox_id: str) -> None:
+        try:
+            self.api.start(sandbox_id)
+        except docker.errors.APIError as e:
+            raise SandboxError(f"start {sandbox_id}: {e}") from e
+
+    def wait_ready(self, sandbox_id: str, timeout: float, progress: Callable[[str], None]) -> None:
+        """Poll the sandbox's own readiness marker (written by berth-init), reporting its phases."""
+        deadline = time.monotonic() + timeout
+        last_phase = None
+        probe = (
+            "if [ -e /run/berth/failed ]; then cat /run/berth/failed; exit 2; fi; "
+            "if [ ! -x /usr/local/sbin/berth-init ] || [ -e /run/berth/ready ]; then exit 0; fi; "
+            "cat /run/berth/phase 2>/dev/null; exit 1"
+        )
+        while time.monotonic() < deadline:
+            if not self.poll(sandbox_id):
+                raise SandboxError(f"{sandbox_id} exited while starting: {self._tail_logs(sandbox_id)}")
+            result = self._run(sandbox_id, ["sh", "-c", probe])
+            if result.exit_code == 0:
+                return
+            if result.exit_code == 2:
+                raise SandboxError(f"{sandbox_id} failed to start: {result.output.strip()}")
+            phase = result.output.strip()
+            if phase and phase != last_phase:
+                progress(phase)
+                last_phase = phase
+            time.sleep(0.1)
+        raise SandboxError(f"{sandbox_id} not ready after {timeout:.0f} s",
+                           "The sandbox took too long to start. Please try again.")
+
+    def poll(self, sandbox_id: str) -> bool:
+        try:
+            return self.api.inspect_container(sandbox_id)["State"]["Running"]
+        except docker.errors.NotFound:
+            return False
+
+    def stop(self, sandbox_id: str) -> None:
+        try:
+            self.api.stop(sandbox_id, timeout=2)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:
+            if e.status_code not in (304, 409):
+                raise
+
+    def remove(self, sandbox_id: str) -> None:
+        volumes = []
+        try:
+            info = self.api.inspect_container(sandbox_id)
+            volumes = [m["Name"] for m in info.get("Mounts", []) if m.get("Type") == "volume"]
+            self.api.remove_container(sandbox_id, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409: removal already in progress
+                raise
+        for volume in volumes:
+            try:
+                self.api.remove_volume(volume, force=True)
+            except docker.errors.NotFound:
+                pass
+
+    def list_sandboxes(self) -> list[SandboxInfo]:
+        found = self.api.containers(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"})
+        return [
+            SandboxInfo(c["Id"], c["Names"][0].lstrip("/"), c.get("Labels") or {}, c["State"] == "running")
+            for c in found
+        ]
+
+    def create_network(self, name: str, labels: dict[str, str]) -> None:
+        if self.api.networks(names=[name]):
+            return
+        self.api.create_network(name, driver="bridge", internal=True, labels=labels, check_duplicate=True)
+
+    def remove_network(self, name: str) -> None:
+        try:
+            self.api.remove_network(name)
+        except docker.errors.NotFound:
+            pass
+
+    # --- work inside -------------------------------------------------------------------------
+    def put_file(self, sandbox_id: str, path: str, content: bytes, mode: int = 0o644) -> None:
+        directory, _, filename = path.rstrip("/").rpartition("/")
+        self._run(sandbox_id, ["mkdir", "-p", directory or "/"])
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(filename)
+            info.size = len(content)
+            info.mode = mode
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(content))
+        self.api.put_archive(sandbox_id, directory or "/", buffer.getvalue())
+
+    def exec(self, sandbox_id, script, timeout, on_output=None) -> ExecResult:
+        # `timeout` inside stops the script; the deadline below also stops us waiting on a
+        # background process that keeps the output open.
+        cmd = ["timeout", "-k", "2", str(int(timeout)), "bash", "-c", script]
+        return self._run(sandbox_id, cmd, timeout=timeout + 5, on_output=on_output)
+
+    def open_tty(self, sandbox_id: str, rows: int, cols: int) -> Tty:
+        try:
+            exec_id = self.api.exec_create(
+                sandbox_id, ["bash", "-l"], stdin=True, tty=True, workdir="/root",
+                environment={"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)},
+            )["Id"]
+            sock = self.api.exec_start(exec_id, tty=True, socket=True)
+        except docker.errors.APIError as e:
+            raise SandboxError(f"open tty in {sandbox_id}: {e}", "The terminal could not be opened.") from e
+        raw = getattr(sock, "_sock", sock)  # the SDK wraps unix sockets in SocketIO
+        raw.setblocking(False)
+        tty = Tty(exec_id, raw)
+        self.resize_tty(tty, rows, cols)
+        return tty
+
+    def resize_tty(self, tty: Tty, rows: int, cols: int) -> None:
+        try:
+            self.api.exec_resize(tty.exec_id, height=rows, width=cols)
+        except docker.errors.APIError:
+            pass  # the shell may not be up yet or already gone; the next resize fixes it
+
+    def stats(self, sandbox_id: str) -> dict:
+        s = self.api.stats(sandbox_id, stream=False, one_shot=False)
+        cpu = s["cpu_stats"]["cpu_usage"]["total_usage"] - s["precpu_stats"]["cpu_usage"]["total_usage"]
+        system = s["cpu_stats"].get("system_cpu_usage", 0) - s["precpu_stats"].get("system_cpu_usage", 0)
+        cpus = s["cpu_stats"].get("online_cpus") or 1
+        return {
+            "cpu_percent": (cpu / system * cpus * 100) if system > 0 else 0.0,
+            "memory_bytes": s["memory_stats"].get("usage", 0),
+            "memory_limit": s["memory_stats"].get("limit", 0),
+            "pids": s.get("pids_stats", {}).get("current", 0),
+        }
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _run(self, sandbox_id, cmd, timeout: float = 30, on_output=None) -> ExecResult:
+        """Run cmd without a TTY, demultiplexing Docker's framed output ourselves so a deadline holds."""
+        try:
+            exec_id = self.api.exec_create(sandbox_id, cmd, stdout=True, stderr=True, workdir="/root")["Id"]
+            sock = self.api.exec_start(exec_id, socket=True)
+        except docker.errors.NotFound as e:
+            raise SandboxError(f"exec in {sandbox_id}: {e}", "The sandbox is gone.") from e
+        except docker.errors.APIError as e:
+            raise SandboxError(f"exec in {sandbox_id}: {e}", "The sandbox did not answer.") from e
+        raw = getattr(sock, "_sock", sock)
+        deadline = time.monotonic() + timeout
+        output = bytearray()
+        pending = b""  # the unfinished last line, for on_output
+        buffer = b""
+        timed_out = False
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                ready, _, _ = select.select([raw], [], [], remaining)
+                if not ready:
+                    continue
+                chunk = raw.recv(65536)
+                if not chunk:
+                    break
+                buffer += chunk
+                while len(buffer) >= 8:
+                    (size,) = struct.unpack(">I", buffer[4:8])
+                    if len(buffer) < 8 + size:
+                        break
+                    payload, buffer = buffer[8 : 8 + size], buffer[8 + size :]
+                    if len(output) < MAX_EXEC_OUTPUT:
+                        output += payload[: MAX_EXEC_OUTPUT - len(output)]
+                    if on_output:
+                        pending += payload
+                        *lines, pending = pending.split(b"\n")
+                        for line in lines:
+                            on_output(line.decode("utf-8", "replace"))
+        finally:
+            raw.close()
+        if on_output and pending:
+            on_output(pending.decode("utf-8", "replace"))
+        if timed_out:
+            return ExecResult(124, output.decode("utf-8", "replace"), timed_out=True)
+        exit_code = self.api.exec_inspect(exec_id).get("ExitCode")
+        if exit_code is None:
+            exit_code = -1
+        return ExecResult(exit_code, output.decode("utf-8", "replace"), timed_out=exit_code == 124)
+
+    def _tail_logs(self, sandbox_id: str) -> str:
+        try:
+            return self.api.logs(sandbox_id, tail=20).decode("utf-8", "replace")
+        except docker.errors.APIError:
+            return "(no logs)"

@@ -1,0 +1,106 @@
+"""Build the lab images from labs/images/ recipes on a Docker engine, with no registry needed.
+
+The recipes start `FROM debian:bookworm-slim`. When that base is missing and cannot be pulled
+(no registry reachable, as on air-gapped hosts), it is made with debootstrap from Debian's
+package mirror and imported under the same tag.
+"""
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import docker.errors
+import yaml
+from django.conf import settings
+
+BASE_IMAGE = "debian:bookworm-slim"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+Say = Callable[[str], None]
+
+
+def image_manifest() -> list[dict]:
+    path = settings.COURSE_LABS_DIR / "images" / "images.yaml"
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def has_image(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def ensure_base(client: docker.DockerClient, say: Say) -> None:
+    if has_image(client, BASE_IMAGE):
+        say(f"{BASE_IMAGE}: present")
+        return
+    try:
+        say(f"{BASE_IMAGE}: trying to pull")
+        client.images.pull(BASE_IMAGE)
+        return
+    except docker.errors.APIError as e:
+        say(f"{BASE_IMAGE}: no registry reachable ({str(e).splitlines()[0][:80]}); building it with debootstrap")
+    if not shutil.which("debootstrap"):
+        raise RuntimeError("debootstrap is not installed (apt-get install debootstrap) and no registry is reachable")
+    started = time.monotonic()
+    cache = settings.DATA_DIR / "debootstrap-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="berth-rootfs-") as rootfs:
+        run_streamed(
+            ["debootstrap", "--variant=minbase", f"--cache-dir={cache}", "bookworm", rootfs, DEBIAN_MIRROR],
+            say,
+        )
+        say(f"{BASE_IMAGE}: importing the root filesystem")
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        client.api.import_image_from_stream(tar.stdout, repository="debian", tag="bookworm-slim",
+                                            changes=['CMD ["bash"]'])
+        tar.wait()
+    say(f"{BASE_IMAGE}: built offline in {time.monotonic() - started:.0f} s")
+
+
+def run_streamed(cmd: list[str], say: Say) -> None:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        say("  " + line.rstrip())
+    if proc.wait() != 0:
+        raise RuntimeError(f"{cmd[0]} failed with exit code {proc.returncode}")
+
+
+def build_image(client: docker.DockerClient, entry: dict, say: Say) -> None:
+    recipe = settings.COURSE_LABS_DIR / "images" / entry["recipe"]
+    tag = entry["tag"]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="berth-build-") as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(recipe, context)
+        if entry.get("preload") is not None:
+            preload = context / "preload"
+            preload.mkdir(exist_ok=True)
+            for image in entry["preload"]:
+                say(f"{tag}: saving {image} for preloading")
+                with open(preload / (image.replace("/", "_").replace(":", "_") + ".tar"), "wb") as f:
+                    for chunk in client.images.get(image).save(named=True):
+                        f.write(chunk)
+        for event in client.api.build(path=str(context), tag=tag, rm=True, forcerm=True, decode=True,
+                                      labels={"berth.recipe": entry["recipe"]}):
+            if "stream" in event and event["stream"].strip():
+                say(f"{tag}: {event['stream'].rstrip()}")
+            if "error" in event:
+                raise RuntimeError(f"building {tag} failed: {event['error'].strip()}")
+    say(f"{tag}: built in {time.monotonic() - started:.1f} s")
+
+
+def build_all(client: docker.DockerClient, say: Say, only: list[str] | None = None) -> None:
+    ensure_base(client, say)
+    for entry in image_manifest():
+        if only and entry["recipe"] not in only:
+            continue
+        build_image(client, entry, say)

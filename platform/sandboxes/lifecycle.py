@@ -1,0 +1,223 @@
+"""What happens to a lab session, as plain functions the Celery tasks and commands call.
+
+Each function is idempotent: it claims its work with a conditional update and treats work
+already done (a container already created, already removed) as done, so a task retried after
+a worker was killed yields exactly one sandbox per node or none.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from labs.models import Lab
+from sandboxes import events
+from sandboxes.backends import get_backend
+from sandboxes.backends.base import SandboxError, SandboxSpec
+from sandboxes.models import LabSession, Sandbox
+
+log = logging.getLogger(__name__)
+
+
+class StartRefused(Exception):
+    """A start the learner cannot have right now; the message says why."""
+
+
+def pick_host() -> str:
+    """The Docker host with the fewest live sessions."""
+    live = {host: 0 for host in settings.DOCKER_HOSTS}
+    for host in LabSession.objects.filter(state__in=LabSession.LIVE_STATES).values_list("host", flat=True):
+        if host in live:
+            live[host] += 1
+    return min(live, key=lambda host: live[host])
+
+
+def sandbox_name(session_id: int, node: str) -> str:
+    return f"{settings.SANDBOX_PREFIX}-s{session_id}-{node}"
+
+
+def network_name(session_id: int) -> str:
+    return f"{settings.SANDBOX_PREFIX}-s{session_id}-net"
+
+
+def create_session(user, lab: Lab) -> LabSession:
+    """Record a new session and queue its provisioning (after the transaction commits)."""
+    if lab.profile == Lab.PROFILE_DOCKER and not settings.SANDBOX_DOCKER_PROFILE_ENABLED:
+        raise StartRefused(
+            "This lab needs a sandbox with its own Docker engine, and the administrator has not "
+            "enabled Docker-in-Docker sandboxes on this platform."
+        )
+    from sandboxes.tasks import provision_session
+
+    with transaction.atomic():
+        session = LabSession.objects.create(
+            user=user,
+            lab=lab,
+            host=pick_host(),
+            expires_at=timezone.now() + timedelta(minutes=lab.time_limit_minutes),
+            message="Waiting for a worker",
+        )
+        for node in lab.nodes:
+            Sandbox.objects.create(session=session, node=node, name=sandbox_name(session.pk, node))
+        transaction.on_commit(
+            lambda: provision_session.apply_async(args=[session.pk], queue=f"sandboxes.{session.host}")
+        )
+    return session
+
+
+def set_state(session: LabSession, state: str, progress: int, message: str) -> None:
+    LabSession.objects.filter(pk=session.pk).update(state=state, progress=progress, message=message)
+    session.state, session.progress, session.message = state, progress, message
+    events.publish(session.pk, "progress", state=state, progress=progress, message=message)
+
+
+def provision(session_id: int) -> None:
+    """Create, start and set up every node of a session; publish progress as it goes."""
+    claimed = LabSession.objects.filter(
+        pk=session_id, state__in=[LabSession.QUEUED, LabSession.CREATING, LabSession.STARTING, LabSession.SETUP]
+    ).update(state=LabSession.CREATING)
+    if not claimed:
+        return  # ended, failed or ready already
+    session = LabSession.objects.select_related("lab").get(pk=session_id)
+    lab = session.lab
+    backend = get_backend(session.host)
+    labels = {
+        "berth.prefix": settings.SANDBOX_PREFIX,
+        "berth.session": str(session.pk),
+        "berth.user": str(session.user_id),
+        "berth.lab": lab.slug,
+    }
+    try:
+        set_state(session, LabSession.CREATING, 10, "Creating your sandbox")
+        network = None
+        if len(lab.nodes) > 1:
+            network = network_name(session.pk)
+            backend.create_network(network, labels)
+        docker_profile = lab.profile == Lab.PROFILE_DOCKER
+        sandboxes = list(session.sandboxes.all())
+        for sandbox in sandboxes:
+            spec = SandboxSpec(
+                name=sandbox.name,
+                image=lab.image,
+                profile=lab.profile,
+                hostname=sandbox.node,
+                labels={**labels, "berth.node": sandbox.node},
+                memory_mb=settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
+                cpus=settings.SANDBOX_CPUS,
+                pids=settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
+                network=network,
+            )
+            sandbox.container_id = backend.create(spec)
+            sandbox.save(update_fields=["container_id"])
+        set_state(session, LabSession.STARTING, 30, "Starting")
+        for sandbox in sandboxes:
+            backend.start(sandbox.container_id)
+        phase_progress = {"starting engine": 45, "starting registry": 55, "loading images": 65}
+        for sandbox in sandboxes:
+            backend.wait_ready(
+                sandbox.container_id,
+                settings.SANDBOX_READY_TIMEOUT,
+                lambda phase: set_state(session, LabSession.STARTING, phase_progress.get(phase, 50),
+                                        phase.capitalize()),
+            )
+        set_state(session, LabSession.SETUP, 80, "Preparing the lab")
+        run_setup(session, backend, sandboxes)
+    except SandboxError as e:
+        log.warning("session %s failed to start: %s", session.pk, e)
+        fail(session, e.learner_message)
+        return
+    except Exception:
+        log.exception("session %s failed to start", session.pk)
+        fail(session, "The sandbox could not be started because of an internal error.")
+        raise
+    now = timezone.now()
+    LabSession.objects.filter(pk=session.pk, state=LabSession.SETUP).update(
+        state=LabSession.READY, progress=100, message="Ready", ready_at=now, last_activity_at=now,
+        expires_at=now + timedelta(minutes=lab.time_limit_minutes),
+    )
+    events.publish(session.pk, "progress", state=LabSession.READY, progress=100, message="Ready")
+
+
+def run_setup(session: LabSession, backend, sandboxes: list[Sandbox]) -> None:
+    lab = session.lab
+    by_node = {s.node: s for s in sandboxes}
+    for item in lab.files:
+        node = item.get("node") or lab.nodes[0]
+        backend.put_file(by_node[node].container_id, item["path"], item["content"].encode(), int(item["mode"], 8))
+    if lab.setup.strip():
+        for sandbox in sandboxes:
+            result = backend.exec(sandbox.container_id, lab.setup, timeout=180)
+            if result.exit_code != 0:
+                raise SandboxError(
+                    f"setup of {lab.slug} on {sandbox.node} exited {result.exit_code}: {result.output[-2000:]}",
+                    "The lab's setup script failed; the instructors have been told.",
+                )
+
+
+def fail(session: LabSession, learner_message: str) -> None:
+    LabSession.objects.filter(pk=session.pk).update(
+        state=LabSession.FAILED, error=learner_message, message="Failed", ended_at=timezone.now(),
+        end_reason="failed to start",
+    )
+    events.publish(session.pk, "progress", state=LabSession.FAILED, progress=100, message=learner_message)
+    remove_sandboxes(session)
+
+
+def end(session_id: int, reason: str) -> None:
+    """End a session: mark it ended first (so nobody reattaches), then remove its sandboxes."""
+    session = LabSession.objects.select_related("lab").get(pk=session_id)
+    if session.is_live:
+        LabSession.objects.filter(pk=session_id, state__in=LabSession.LIVE_STATES).update(
+            state=LabSession.ENDED, ended_at=timezone.now(), end_reason=reason, message="Ended"
+        )
+        events.publish(session_id, "progress", state=LabSession.ENDED, progress=100, message=f"Ended: {reason}")
+    remove_sandboxes(session)
+
+
+def remove_sandboxes(session: LabSession) -> None:
+    backend = get_backend(session.host)
+    for sandbox in session.sandboxes.filter(removed_at__isnull=True):
+        backend.remove(sandbox.container_id or sandbox.name)
+        sandbox.removed_at = timezone.now()
+        sandbox.save(update_fields=["removed_at"])
+    if len(session.lab.nodes) > 1:
+        backend.remove_network(network_name(session.pk))
+
+
+def reap(host: str) -> dict:
+    """End expired sessions and reconcile the database with what the engine really runs."""
+    now = timezone.now()
+    counts = {"expired": 0, "orphans_removed": 0, "vanished": 0}
+    for session_id in LabSession.objects.filter(host=host, state=LabSession.READY, expires_at__lt=now).values_list(
+        "pk", flat=True
+    ):
+        end(session_id, "time limit reached")
+        counts["expired"] += 1
+    backend = get_backend(host)
+    running = backend.list_sandboxes()
+    live_names = set(
+        Sandbox.objects.filter(session__host=host, session__state__in=LabSession.LIVE_STATES).values_list(
+            "name", flat=True
+        )
+    )
+    for info in running:
+        if info.name not in live_names:
+            backend.remove(info.container_id)
+            counts["orphans_removed"] += 1
+    running_names = {info.name for info in running if info.running}
+    stale = now - timedelta(seconds=settings.SANDBOX_READY_TIMEOUT * 3)
+    for session in LabSession.objects.filter(host=host, state__in=LabSession.LIVE_STATES):
+        names = set(session.sandboxes.values_list("name", flat=True))
+        if session.state == LabSession.READY and not names <= running_names:
+            end(session.pk, "sandbox stopped unexpectedly")
+            counts["vanished"] += 1
+        elif session.state != LabSession.READY and session.created_at < stale:
+            fail(session, "The sandbox did not start in time. Please start the lab again.")
+            counts["vanished"] += 1
+    return counts
+
+
+def sessions_allowed() -> int:
+    return settings.SANDBOX_SESSIONS_PER_LEARNER

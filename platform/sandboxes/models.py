@@ -1,0 +1,62 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class LabSession(models.Model):
+    """One learner's live lab: one sandbox per node, from start to end."""
+
+    QUEUED = "queued"
+    CREATING = "creating"
+    STARTING = "starting"
+    SETUP = "setup"
+    READY = "ready"
+    FAILED = "failed"
+    ENDED = "ended"
+    STATES = [(s, s) for s in (QUEUED, CREATING, STARTING, SETUP, READY, FAILED, ENDED)]
+    LIVE_STATES = (QUEUED, CREATING, STARTING, SETUP, READY)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lab_sessions")
+    lab = models.ForeignKey("labs.Lab", on_delete=models.CASCADE, related_name="sessions")
+    host = models.CharField(max_length=100)  # the Docker engine (a key of settings.DOCKER_HOSTS)
+    state = models.CharField(max_length=10, choices=STATES, default=QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # 0-100, for the start progress bar
+    message = models.CharField(max_length=300, blank=True)  # last progress message
+    error = models.TextField(blank=True)  # shown to the learner when the start failed
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("manage_sandboxes", "Can see and manage every sandbox")]
+
+    def __str__(self):
+        return f"session {self.pk} ({self.user} / {self.lab.slug} / {self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in self.LIVE_STATES
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group that carries this session's progress and check events."""
+        return f"session.{self.pk}"
+
+
+class Sandbox(models.Model):
+    """One node of a session: a container on the session's Docker host."""
+
+    session = models.ForeignKey(LabSession, on_delete=models.CASCADE, related_name="sandboxes")
+    node = models.CharField(max_length=63)
+    name = models.CharField(max_length=200, unique=True)  # container name
+    container_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "node"]
+        constraints = [models.UniqueConstraint(fields=["session", "node"], name="one_sandbox_per_node")]

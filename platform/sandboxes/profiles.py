@@ -1,0 +1,93 @@
+"""How each sandbox profile becomes container settings (PRODUCT.md, "Profiles").
+
+standard: Docker's default capabilities minus the risky ones, no-new-privileges, memory / CPU /
+PID limits, no network (or the session's private internal network), no host mounts, no socket.
+
+docker: a nested Docker engine. All capabilities minus those that reach the host kernel, a
+private cgroup namespace whose hierarchies the sandbox mounts itself, a seccomp profile derived
+from Docker's default that also allows keyctl, /var/lib/docker on a per-sandbox volume. Never
+--privileged, never a host bind mount, never the host's Docker socket.
+"""
+
+from docker.types import Mount
+
+from sandboxes import seccomp
+from sandboxes.backends.base import SandboxSpec
+
+STANDARD_CAPS_DROPPED = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"]
+
+HOST_KERNEL_CAPS = [
+    "SYS_MODULE", "SYS_RAWIO", "SYS_BOOT", "SYS_TIME", "SYS_RESOURCE", "MAC_ADMIN", "MAC_OVERRIDE",
+    "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_CONTROL", "SYS_PACCT", "LINUX_IMMUTABLE",
+]  # fmt: skip
+
+
+# Every capability the kernel knows (capability(7)), for settling the seccomp profile's conditions.
+ALL_CAPS = [
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+]  # fmt: skip
+
+
+def docker_profile_caps() -> set[str]:
+    return set(ALL_CAPS) - set(HOST_KERNEL_CAPS)
+
+
+def engine_volume_name(spec_name: str) -> str:
+    return f"{spec_name}-engine"
+
+
+def container_config(spec: SandboxSpec) -> dict:
+    """Keyword arguments for the low-level create_container() (everything but the host config)."""
+    return {
+        "image": spec.image,
+        "name": spec.name,
+        "hostname": spec.hostname,
+        "labels": spec.labels,
+        "environment": {"TERM": "xterm-256color", "BERTH_NODE": spec.hostname},
+    }
+
+
+def host_config(spec: SandboxSpec, docker_runtime: str | None = None) -> tuple[dict, dict]:
+    """(create_host_config() keyword arguments, raw HostConfig fields the SDK has no argument for)."""
+    memory = f"{spec.memory_mb}m"
+    raw: dict = {}
+    options = {
+        "mem_limit": memory,
+        "memswap_limit": memory,  # no swap: a memory hog meets the OOM killer inside its own cgroup
+        "nano_cpus": int(spec.cpus * 1e9),
+        "pids_limit": spec.pids,
+        "network_mode": spec.network or "none",
+        "log_config": {"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
+    }
+    if spec.profile == "standard":
+        options.update(
+            cap_drop=STANDARD_CAPS_DROPPED,
+            security_opt=["no-new-privileges:true"],
+            tmpfs={"/run": "rw,nosuid,nodev,size=16m"},
+        )
+    elif spec.profile == "docker":
+        options.update(
+            cap_add=["ALL"],
+            cap_drop=HOST_KERNEL_CAPS,
+            security_opt=[
+                "seccomp=" + seccomp.load_profile(),
+                "no-new-privileges:true",
+            ],
+            cgroupns="private",
+            tmpfs={"/run": "rw,nosuid,nodev,exec,size=64m", "/tmp": "rw,nosuid,nodev,exec,size=512m"},
+            mounts=[Mount("/var/lib/docker", engine_volume_name(spec.name), type="volume",
+                          labels=spec.labels)],
+        )
+        # What the CLI calls --security-opt systempaths=unconfined: the sandbox mounts its own
+        # cgroup hierarchies and the inner engine needs /proc unmasked for its containers.
+        raw.update(MaskedPaths=[], ReadonlyPaths=[])
+        if docker_runtime:
+            options["runtime"] = docker_runtime
+    else:
+        raise ValueError(f"unknown sandbox profile {spec.profile!r}")
+    return options, raw

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from sandboxes import views
+
+app_name = "sandboxes"
+urlpatterns = [
+    path("start/<int:day>/", views.start, name="start"),
+    path("<int:session_id>/end/", views.end, name="end"),
+    path("<int:session_id>/panel/", views.panel, name="panel"),
+]

@@ -1,0 +1,61 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from course.models import Lesson
+from labs.workspace import lab_panel_context, live_session
+from sandboxes import lifecycle
+from sandboxes.access import get_own_session
+from sandboxes.models import LabSession
+from sandboxes.tasks import end_session
+
+
+def render_panel(request, lesson, session=None):
+    return render(request, "labs/panel.html", {"lesson": lesson, **lab_panel_context(request.user, lesson, session)})
+
+
+@require_POST
+@login_required
+def start(request, day: int):
+    lesson = get_object_or_404(Lesson.objects.select_related("lab"), day=day, lab__isnull=False)
+    session = live_session(request.user, lesson.lab)
+    if session is None:
+        others = LabSession.objects.filter(user=request.user, state__in=LabSession.LIVE_STATES)
+        if others.count() >= lifecycle.sessions_allowed() and request.POST.get("replace") != "1":
+            messages.warning(request, "You already have a lab running. End it to start this one.")
+        else:
+            if request.POST.get("replace") == "1":
+                for other in others:
+                    end_session.apply_async(args=[other.pk, "replaced by a new lab"], queue=f"sandboxes.{other.host}")
+                others.update(state=LabSession.ENDED, end_reason="replaced by a new lab", message="Ended")
+            try:
+                session = lifecycle.create_session(request.user, lesson.lab)
+            except lifecycle.StartRefused as e:
+                messages.error(request, str(e))
+    if request.htmx:
+        return render_panel(request, lesson, session)
+    return redirect("course:day", day=day)
+
+
+@require_POST
+@login_required
+def end(request, session_id: int):
+    session = get_own_session(request, session_id)
+    if session.is_live:
+        LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
+            state=LabSession.ENDED, end_reason="ended by the learner", message="Ended"
+        )
+        end_session.apply_async(args=[session.pk, "ended by the learner"], queue=f"sandboxes.{session.host}")
+    lesson = session.lab.lessons.first()
+    if request.htmx and lesson:
+        return render_panel(request, lesson)
+    return redirect("course:day", day=lesson.day) if lesson else redirect("course:map")
+
+
+@require_GET
+@login_required
+def panel(request, session_id: int):
+    session = get_own_session(request, session_id)
+    lesson = session.lab.lessons.first()
+    return render_panel(request, lesson, session if session.is_live else None)

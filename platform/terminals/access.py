@@ -1,0 +1,40 @@
+"""Who may open which socket: the one place that decides, for every websocket route."""
+
+from channels.db import database_sync_to_async
+from django.db import close_old_connections
+
+from sandboxes.models import LabSession, Sandbox
+
+
+@database_sync_to_async
+def own_session(user, session_id: int) -> LabSession | None:
+    close_old_connections()
+    if not user or not user.is_authenticated:
+        return None
+    return LabSession.objects.filter(pk=session_id, user=user).first()
+
+
+@database_sync_to_async
+def own_terminal(user, session_id: int, node: str) -> tuple[str, str] | None:
+    """(host, container id) of the learner's own ready sandbox for this node, else None."""
+    close_old_connections()
+    if not user or not user.is_authenticated:
+        return None
+    sandbox = (
+        Sandbox.objects.filter(
+            session_id=session_id, session__user=user, session__state=LabSession.READY, node=node,
+            removed_at__isnull=True,
+        )
+        .select_related("session")
+        .first()
+    )
+    if sandbox is None or not sandbox.container_id:
+        return None
+    return sandbox.session.host, sandbox.container_id
+
+
+@database_sync_to_async
+def touch_activity(session_id: int) -> None:
+    from django.utils import timezone
+
+    LabSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())

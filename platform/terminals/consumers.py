@@ -1,0 +1,100 @@
+"""Websocket consumers. The web process never talks to Docker: terminal bytes go to and from
+the relay on the worker side over the channel layer; session events arrive from Celery."""
+
+import json
+import time
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+
+from sandboxes.events import group_name
+from terminals import access
+from terminals.protocol import MAX_INPUT_BYTES, clamp_size, relay_channel
+
+FORBIDDEN = 4403
+ACTIVITY_EVERY = 30  # seconds between last-activity writes while typing
+
+
+class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
+    """Start progress and check output for one session, to its owner's page."""
+
+    async def connect(self):
+        self.group = None
+        session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
+        session = await access.own_session(self.scope["user"], session_id)
+        if session is None:
+            await self.close(code=FORBIDDEN)
+            return
+        self.group = group_name(session_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        # A snapshot after joining the group: no event can fall between the two.
+        session = await access.own_session(self.scope["user"], session_id)
+        await self.send_json(
+            {"kind": "progress", "state": session.state, "progress": session.progress, "message": session.message}
+        )
+
+    async def disconnect(self, code):
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        pass  # the page only listens
+
+    async def session_event(self, message):
+        await self.send_json(message["event"])
+
+
+class TerminalConsumer(AsyncWebsocketConsumer):
+    """One browser terminal tab, attached to one node's shell through the relay."""
+
+    async def connect(self):
+        self.relay = None
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.session_id, self.node = int(kwargs["session_id"]), kwargs["node"]
+        target = await access.own_terminal(self.scope["user"], self.session_id, self.node)
+        if target is None:
+            await self.close(code=FORBIDDEN)
+            return
+        host, container_id = target
+        self.relay = relay_channel(host)
+        self.key = f"{self.session_id}:{self.node}"
+        self.last_activity = 0.0
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        rows, cols = clamp_size(query.get("rows", [24])[0], query.get("cols", [80])[0])
+        await self.accept()
+        await self.channel_layer.send(
+            self.relay,
+            {"type": "tty.open", "key": self.key, "container": container_id, "reply": self.channel_name,
+             "rows": rows, "cols": cols},
+        )
+
+    async def disconnect(self, code):
+        if self.relay:
+            await self.channel_layer.send(self.relay, {"type": "tty.detach", "key": self.key, "reply": self.channel_name})
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            message = json.loads(text_data or bytes_data or b"")
+            kind = message[0]
+        except (ValueError, TypeError, IndexError, KeyError):
+            await self.close(code=4400)
+            return
+        if kind == "stdin" and isinstance(message[1], str):
+            data = message[1].encode()[:MAX_INPUT_BYTES]
+            await self.channel_layer.send(self.relay, {"type": "tty.input", "key": self.key, "data": data})
+            now = time.monotonic()
+            if now - self.last_activity > ACTIVITY_EVERY:
+                self.last_activity = now
+                await access.touch_activity(self.session_id)
+        elif kind == "set_size" and len(message) == 3:
+            rows, cols = clamp_size(message[1], message[2])
+            await self.channel_layer.send(self.relay, {"type": "tty.resize", "key": self.key, "rows": rows, "cols": cols})
+        else:
+            await self.close(code=4400)
+
+    async def tty_output(self, message):
+        await self.send(bytes_data=message["data"])
+
+    async def tty_exit(self, message):
+        await self.send(text_data=json.dumps(["exit", message.get("reason", "")]))

@@ -1,0 +1,177 @@
+"""The terminal relay: the worker-side process that holds every interactive shell of one Docker
+host and moves bytes between them and the web consumers over the channel layer.
+
+A Celery task is a poor home for a stream that lasts hours, so this is its own long-lived asyncio
+process (`manage.py run_relay --host NAME`, one per Docker host). Shells outlive websockets: a
+reload or a dropped connection reattaches to the same shell and gets its scrollback replayed.
+Output goes to each viewer's own channel (no group broadcast on the keystroke path), and when a
+viewer's channel is full the relay stops reading that shell, so a flood (`yes`) is throttled at
+the source instead of growing memory anywhere.
+"""
+
+import asyncio
+import logging
+
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from sandboxes.backends import get_backend
+from sandboxes.backends.base import SandboxError
+from terminals.protocol import relay_channel
+
+log = logging.getLogger("berth.relay")
+READ_SIZE = 64 * 1024
+SLOW_VIEWER_SECONDS = 10  # a viewer whose channel stays full this long is dropped
+
+
+class Shell:
+    """One interactive shell (one node of one session) and the websockets watching it."""
+
+    def __init__(self, relay: "Relay", key: str, container: str):
+        self.relay, self.key, self.container = relay, key, container
+        self.viewers: set[str] = set()
+        self.scrollback = bytearray()
+        self.inputs: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.lock = asyncio.Lock()  # keeps replay and live output in order for a new viewer
+        self.tty = None
+        self.opening: asyncio.Task | None = None
+        self.closed = False
+
+    async def open(self, rows: int, cols: int) -> None:
+        self.tty = await asyncio.to_thread(self.relay.backend.open_tty, self.container, rows, cols)
+        self.relay.spawn(self.read_loop())
+        self.relay.spawn(self.write_loop())
+
+    async def read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        reason = "the shell exited"
+        try:
+            while True:
+                data = await loop.sock_recv(self.tty.sock, READ_SIZE)
+                if not data:
+                    break
+                async with self.lock:
+                    self.remember(data)
+                    for viewer in list(self.viewers):
+                        await self.deliver(viewer, {"type": "tty.output", "data": data})
+        except OSError as e:
+            reason = f"the connection to the sandbox was lost ({e.strerror or e})"
+        await self.close(reason)
+
+    async def write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (data := await self.inputs.get()) is not None:
+            try:
+                await loop.sock_sendall(self.tty.sock, data)
+            except OSError:
+                return
+
+    def remember(self, data: bytes) -> None:
+        self.scrollback += data
+        limit = settings.TERMINAL_SCROLLBACK_BYTES
+        if len(self.scrollback) > limit:
+            cut = len(self.scrollback) - limit
+            newline = self.scrollback.find(b"\n", cut)  # start the replay on a line boundary
+            del self.scrollback[: newline + 1 if 0 <= newline < cut + 4096 else cut]
+
+    async def deliver(self, viewer: str, message: dict) -> None:
+        waited = 0.0
+        while True:
+            try:
+                await self.relay.layer.send(viewer, message)
+                return
+            except ChannelFull:
+                if waited >= SLOW_VIEWER_SECONDS:
+                    log.info("%s: dropping a viewer that stopped reading", self.key)
+                    self.viewers.discard(viewer)
+                    return
+                await asyncio.sleep(0.02)  # not reading the shell meanwhile: backpressure
+                waited += 0.02
+
+    async def attach(self, viewer: str) -> None:
+        async with self.lock:
+            self.viewers.add(viewer)
+            for start in range(0, len(self.scrollback), READ_SIZE):
+                await self.deliver(viewer, {"type": "tty.output", "data": bytes(self.scrollback[start : start + READ_SIZE])})
+
+    async def close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.relay.shells.pop(self.key, None)
+        self.inputs.put_nowait(None)
+        if self.tty:
+            self.tty.close()
+        for viewer in list(self.viewers):
+            await self.deliver(viewer, {"type": "tty.exit", "reason": reason})
+
+
+class Relay:
+    def __init__(self, host: str):
+        self.host = host
+        self.backend = get_backend(host)
+        self.layer = get_channel_layer()
+        self.shells: dict[str, Shell] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coroutine) -> asyncio.Task:
+        """Start a task and hold a reference to it until it ends (asyncio keeps only weak ones)."""
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def run(self) -> None:
+        channel = relay_channel(self.host)
+        log.info("terminal relay for host %s listening on %s", self.host, channel)
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except (OSError, ConnectionError) as e:  # Redis restarting: wait and listen again
+                log.warning("channel layer unavailable (%s); retrying", e)
+                await asyncio.sleep(1)
+                continue
+            handler = getattr(self, message.get("type", "").replace(".", "_"), None)
+            if handler is None:
+                continue
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("relay failed to handle %s", message.get("type"))
+
+    # Handlers return at once (slow Docker calls run as tasks): the receive loop never waits,
+    # so one learner's terminal opening cannot delay another learner's keystrokes.
+    async def tty_open(self, message: dict) -> None:
+        key, viewer = message["key"], message["reply"]
+        shell = self.shells.get(key)
+        if shell is None or shell.container != message["container"]:
+            shell = Shell(self, key, message["container"])
+            self.shells[key] = shell  # inputs that arrive while it opens wait in its queue
+            shell.opening = self.spawn(shell.open(message["rows"], message["cols"]))
+        self.spawn(self.attach_viewer(shell, viewer, message["rows"], message["cols"]))
+
+    async def attach_viewer(self, shell: Shell, viewer: str, rows: int, cols: int) -> None:
+        try:
+            await shell.opening
+        except SandboxError as e:
+            self.shells.pop(shell.key, None)
+            await shell.deliver(viewer, {"type": "tty.exit", "reason": e.learner_message})
+            return
+        await shell.attach(viewer)
+        await asyncio.to_thread(self.backend.resize_tty, shell.tty, rows, cols)
+
+    async def tty_input(self, message: dict) -> None:
+        shell = self.shells.get(message["key"])
+        if shell:
+            shell.inputs.put_nowait(message["data"])
+
+    async def tty_resize(self, message: dict) -> None:
+        shell = self.shells.get(message["key"])
+        if shell and shell.tty:
+            self.spawn(asyncio.to_thread(self.backend.resize_tty, shell.tty, message["rows"], message["cols"]))
+
+    async def tty_detach(self, message: dict) -> None:
+        shell = self.shells.get(message["key"])
+        if shell:
+            shell.viewers.discard(message["reply"])

@@ -1,0 +1,123 @@
+# Shared set-up steps for scripts/up and scripts/test. Each step checks first and only does
+# what is missing, so a second run is quick. Needs root on a fresh Debian machine.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VAR="${BERTH_DATA_DIR:-$ROOT/var}"
+LOGS="$VAR/log"
+mkdir -p "$VAR" "$LOGS"
+PY="$ROOT/.venv/bin/python"
+APT_UPDATED=""
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+apt_install() {  # apt_install PACKAGE... (only those whose command or file is missing are passed)
+  [ "$#" -gt 0 ] || return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "Missing system packages: $*. Run as root (or install them) and try again." >&2
+    exit 1
+  fi
+  if [ -z "$APT_UPDATED" ]; then
+    say "apt-get update"
+    apt-get update -qq
+    APT_UPDATED=1
+  fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" > "$LOGS/apt.log" 2>&1 \
+    || { tail -20 "$LOGS/apt.log"; exit 1; }
+}
+
+ensure_system_packages() {  # the platform's own needs; scripts/test adds the browser
+  local need=()
+  command -v python3 > /dev/null || need+=(python3)
+  python3 -c 'import venv, ensurepip' 2> /dev/null || need+=(python3-venv)
+  command -v dockerd > /dev/null || need+=(docker.io)
+  command -v debootstrap > /dev/null || need+=(debootstrap)
+  command -v redis-server > /dev/null || need+=(redis-server)
+  command -v node > /dev/null || need+=(nodejs)
+  command -v npm > /dev/null || need+=(npm)
+  command -v iptables > /dev/null || need+=(iptables)
+  command -v curl > /dev/null || need+=(curl)
+  command -v dpkg-deb > /dev/null || need+=(dpkg)
+  apt_install "${need[@]}"
+}
+
+ensure_redis() {
+  local url="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+  if "$PY" -c "import redis,sys; redis.Redis.from_url('$url', socket_timeout=2).ping()" 2> /dev/null; then
+    return
+  fi
+  say "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir "$VAR" --logfile "$LOGS/redis.log"
+  for _ in $(seq 1 50); do
+    "$PY" -c "import redis; redis.Redis.from_url('$url').ping()" 2> /dev/null && return
+    sleep 0.1
+  done
+  echo "Redis did not start; see $LOGS/redis.log" >&2
+  exit 1
+}
+
+ensure_docker() {
+  if docker info > /dev/null 2>&1; then
+    return
+  fi
+  say "starting the Docker engine (dockerd)"
+  (setsid dockerd > "$LOGS/dockerd.log" 2>&1 &)
+  for _ in $(seq 1 100); do
+    docker info > /dev/null 2>&1 && return
+    sleep 0.2
+  done
+  echo "dockerd did not start; see $LOGS/dockerd.log" >&2
+  exit 1
+}
+
+ensure_python() {  # the virtualenv, re-synced whenever pyproject.toml changes
+  local stamp="$ROOT/.venv/.berth-deps"
+  local want
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  if [ ! -x "$PY" ]; then
+    say "creating the Python virtualenv"
+    python3 -m venv "$ROOT/.venv"
+  fi
+  if [ "$(cat "$stamp" 2> /dev/null)" != "$want" ]; then
+    say "installing Python packages"
+    "$PY" -m pip install -q --upgrade pip > /dev/null
+    "$PY" -m pip install -q -e "$ROOT[test]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+ensure_assets() {  # front-end libraries from npm, their dist files copied to build/vendor
+  local stamp="$ROOT/node_modules/.berth-deps"
+  local want
+  want="$(cat "$ROOT/package.json" "$ROOT/package-lock.json" | sha256sum | cut -c1-16)"
+  if [ "$(cat "$stamp" 2> /dev/null)" != "$want" ]; then
+    say "installing front-end libraries (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
+  fi
+  mkdir -p "$ROOT/build/vendor"
+  cp "$ROOT/node_modules/@xterm/xterm/lib/xterm.js" "$ROOT/node_modules/@xterm/xterm/css/xterm.css" \
+     "$ROOT/node_modules/@xterm/addon-fit/lib/addon-fit.js" "$ROOT/node_modules/htmx.org/dist/htmx.min.js" \
+     "$ROOT/node_modules/mermaid/dist/mermaid.min.js" "$ROOT/node_modules/axe-core/axe.min.js" "$ROOT/build/vendor/"
+}
+
+prepare_platform() {  # database, course, lab images
+  say "migrating the database"
+  "$PY" "$ROOT/manage.py" migrate --no-input -v 0
+  say "loading the course (lessons/ and labs/)"
+  "$PY" "$ROOT/manage.py" load_course
+  say "building lab images (first run: a Debian base with debootstrap, then the recipes)"
+  "$PY" "$ROOT/manage.py" build_lab_images > "$LOGS/build_lab_images.log" 2>&1 \
+    || { tail -30 "$LOGS/build_lab_images.log"; exit 1; }
+  tail -1 "$LOGS/build_lab_images.log"
+}
+
+setup_all() {
+  ensure_system_packages
+  ensure_python
+  ensure_redis
+  ensure_docker
+  ensure_assets
+}

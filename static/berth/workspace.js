@@ -1,0 +1,194 @@
+// The day workspace: start progress and check output over the session's events socket, and
+// an xterm.js terminal over its own socket (protocol: terminals/protocol.py).
+(function () {
+  "use strict";
+
+  const wsOrigin = () => (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+  const FINAL_STATES = ["ready", "failed", "ended"];
+  let events = null;    // the events WebSocket
+  let terminal = null;  // {el, term, fit, sock, node, closed, exited, retry}
+  const runLines = {};  // check run id -> lines streamed so far
+
+  function panel() { return document.getElementById("lab-panel"); }
+
+  function refreshPanel() {
+    const p = panel();
+    if (p && p.dataset.panelUrl) htmx.ajax("GET", p.dataset.panelUrl, { target: "#lab-panel", swap: "outerHTML" });
+  }
+
+  // --- session events ---------------------------------------------------------------------
+  function openEvents(sessionId) {
+    if (events) { events.onclose = null; events.close(); }
+    const sock = new WebSocket(`${wsOrigin()}/ws/sessions/${sessionId}/events/`);
+    sock.sessionId = sessionId;
+    events = sock;
+    sock.onmessage = (e) => handleEvent(JSON.parse(e.data));
+    sock.onclose = () => { if (events === sock) { events = null; setTimeout(initPanel, 1000); } };
+  }
+
+  function handleEvent(ev) {
+    const p = panel();
+    if (!p) return;
+    if (ev.kind === "progress") {
+      const bar = p.querySelector(".starting .bar");
+      if (bar) bar.style.width = `${ev.progress}%`;
+      const meter = p.querySelector(".starting .progress");
+      if (meter) meter.setAttribute("aria-valuenow", ev.progress);
+      const text = p.querySelector(".start-message");
+      if (text) text.textContent = `${ev.message}…`;
+      if (ev.state !== p.dataset.state && FINAL_STATES.includes(ev.state)) refreshPanel();
+    } else if (ev.kind === "check.output") {
+      (runLines[ev.run] = runLines[ev.run] || []).push(ev.line);
+      const out = outputFor(ev.step, ev.run);
+      if (out) out.textContent += ev.line + "\n";
+    } else if (ev.kind === "check.result") {
+      const id = p.dataset.sessionId;
+      htmx.ajax("GET", `/labs/sessions/${id}/steps/${ev.step}/`, { target: `#step-${ev.step}`, swap: "outerHTML" });
+    }
+  }
+
+  function outputFor(position, run) {
+    const result = document.querySelector(`#step-${position} .check-result[data-run="${run}"]`);
+    return result ? result.querySelector("pre") : null;
+  }
+
+  // A step re-rendered while its check runs gets the lines already streamed.
+  function refillRunningChecks(root) {
+    root.querySelectorAll(".check-result[data-state='running']").forEach((result) => {
+      const lines = runLines[result.dataset.run];
+      if (lines) result.querySelector("pre").textContent = lines.join("\n") + "\n";
+    });
+  }
+
+  // --- terminal ---------------------------------------------------------------------------
+  function openTerminal(el, node) {
+    closeTerminal();
+    const term = new Terminal({
+      cursorBlink: true, fontSize: 14, scrollback: 5000,
+      fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace",
+    });
+    const fit = new FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(el);
+    fit.fit();
+    const state = { el, term, fit, sock: null, node: node || el.dataset.node, closed: false, exited: false, retry: 0 };
+    terminal = state;
+    term.onData((data) => {
+      if (state.exited) { state.exited = false; if (state.sock) state.sock.close(); return; }
+      send(state, ["stdin", data]);
+    });
+    term.onResize(({ rows, cols }) => send(state, ["set_size", rows, cols]));
+    state.observer = new ResizeObserver(() => { try { fit.fit(); } catch (e) { /* hidden */ } });
+    state.observer.observe(el);
+    connect(state);
+    term.focus();
+  }
+
+  function send(state, message) {
+    if (state.sock && state.sock.readyState === WebSocket.OPEN) state.sock.send(JSON.stringify(message));
+  }
+
+  function setStatus(text) {
+    const s = document.querySelector(".terminal-status");
+    if (s) s.textContent = text;
+  }
+
+  function connect(state) {
+    const { term } = state;
+    const url = `${wsOrigin()}${state.el.dataset.wsPath}${state.node}/?rows=${term.rows}&cols=${term.cols}`;
+    const sock = new WebSocket(url);
+    sock.binaryType = "arraybuffer";
+    state.sock = sock;
+    sock.onopen = () => { state.retry = 0; setStatus(""); term.reset(); };  // the relay replays the scrollback
+    sock.onmessage = (e) => {
+      if (typeof e.data === "string") {
+        const [kind, reason] = JSON.parse(e.data);
+        if (kind === "exit") {
+          term.write(`\r\n\x1b[2m[${reason}: press any key for a new shell]\x1b[0m\r\n`);
+          state.exited = true;
+        }
+      } else {
+        term.write(new Uint8Array(e.data));
+      }
+    };
+    sock.onclose = (e) => {
+      if (state.closed || state.sock !== sock) return;
+      if (e.code === 4403) { setStatus("This sandbox is no longer available."); refreshPanel(); return; }
+      setStatus("Reconnecting…");
+      setTimeout(() => { if (!state.closed) connect(state); }, Math.min(5000, 250 * 2 ** state.retry++));
+    };
+  }
+
+  function closeTerminal() {
+    if (!terminal) return;
+    terminal.closed = true;
+    if (terminal.observer) terminal.observer.disconnect();
+    if (terminal.sock) terminal.sock.close();
+    terminal.term.dispose();
+    terminal = null;
+  }
+
+  function bindTabs(p) {
+    p.querySelectorAll(".terminal-tabs .tab").forEach((tab) => {
+      tab.addEventListener("click", () => {
+        p.querySelectorAll(".terminal-tabs .tab").forEach((t) => {
+          t.classList.toggle("active", t === tab);
+          t.setAttribute("aria-selected", t === tab ? "true" : "false");
+        });
+        const el = document.getElementById("terminal");
+        el.innerHTML = "";
+        openTerminal(el, tab.dataset.node);
+      });
+    });
+  }
+
+  // --- timer ------------------------------------------------------------------------------
+  let timerHandle = null;
+  function startTimer() {
+    clearInterval(timerHandle);
+    const el = document.querySelector(".timer[data-expires]");
+    if (!el) return;
+    const expires = new Date(el.dataset.expires).getTime();
+    const tick = () => {
+      const left = Math.max(0, Math.round((expires - Date.now()) / 1000));
+      const m = Math.floor(left / 60), s = left % 60;
+      el.textContent = `${m}:${String(s).padStart(2, "0")} left`;
+      el.classList.toggle("warning", left < 300);
+    };
+    tick();
+    timerHandle = setInterval(tick, 1000);
+  }
+
+  // --- wiring -----------------------------------------------------------------------------
+  function initPanel() {
+    const p = panel();
+    if (!p || !p.dataset.sessionId || FINAL_STATES.slice(1).includes(p.dataset.state)) {
+      if (events) { events.onclose = null; events.close(); events = null; }
+      closeTerminal();
+      return;
+    }
+    if (!events || events.sessionId !== p.dataset.sessionId) openEvents(p.dataset.sessionId);
+    const el = document.getElementById("terminal");
+    if (el && (!terminal || terminal.el !== el)) { openTerminal(el); bindTabs(p); }
+    if (!el) closeTerminal();
+    startTimer();
+    refillRunningChecks(p);
+  }
+
+  function renderDiagrams() {
+    if (!window.mermaid) return;
+    document.querySelectorAll("pre > code.language-mermaid").forEach((code) => {
+      const div = document.createElement("div");
+      div.className = "mermaid";
+      div.textContent = code.textContent;
+      code.parentElement.replaceWith(div);
+    });
+    mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral" });
+    mermaid.run({ querySelector: ".mermaid" });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => { renderDiagrams(); initPanel(); });
+  // initPanel is idempotent: it reopens the terminal only when the panel (and so its element) changed.
+  document.addEventListener("htmx:afterSettle", initPanel);
+  window.berth = { get terminal() { return terminal; } };
+})();
