@@ -120,7 +120,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [env_str("CHANNEL_REDIS_URL", REDIS_URL)],
+            # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis's
+            # blocking receive: every idle receive would fail. Give reads room beyond it.
+            "hosts": [{"address": env_str("CHANNEL_REDIS_URL", REDIS_URL), "socket_timeout": 30}],
             "prefix": env_str("BERTH_CHANNEL_PREFIX", "berth"),
             "capacity": 200,
             "expiry": 30,

@@ -15,6 +15,7 @@ import logging
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
@@ -128,7 +129,7 @@ class Relay:
         while True:
             try:
                 message = await self.layer.receive(channel)
-            except (OSError, ConnectionError) as e:  # Redis restarting: wait and listen again
+            except (OSError, ConnectionError, RedisError) as e:  # Redis restarting: wait and listen again
                 log.warning("channel layer unavailable (%s); retrying", e)
                 await asyncio.sleep(1)
                 continue
