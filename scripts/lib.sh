@@ -121,3 +121,20 @@ setup_all() {
   ensure_docker
   ensure_assets
 }
+
+ensure_browser() {  # Debian's Chromium, driven by Playwright (which cannot download browsers here)
+  [ -x /usr/bin/chromium ] || apt_install chromium fonts-dejavu-core
+}
+
+ensure_postgres() {  # PostgreSQL, the production database: use the local server, or install one
+  if pg_isready -q -h /var/run/postgresql 2> /dev/null; then
+    return
+  fi
+  command -v pg_ctlcluster > /dev/null || apt_install postgresql
+  local version
+  version="$(ls /etc/postgresql | sort -n | tail -1)"
+  say "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 50); do pg_isready -q -h /var/run/postgresql && break; sleep 0.2; done
+  su postgres -c "createuser --superuser root" 2> /dev/null || true
+}

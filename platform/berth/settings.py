@@ -74,9 +74,7 @@ TEMPLATES = [
 
 # SQLite is the embedded default; production sets DATABASE_URL=postgres://...
 DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'berth.sqlite3'}"), conn_max_age=0
-    )
+    "default": dj_database_url.parse(env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'berth.sqlite3'}"), conn_max_age=0)
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, workers, relay) share the file: WAL and immediate transactions

@@ -58,7 +58,9 @@ def parse_lesson(file: Path, display_path: str) -> tuple[LessonDef | None, list[
     quiz = []
     for i, raw in enumerate(f.get("quiz", list, required=False, default=[]) or []):
         if not isinstance(raw, dict):
-            errors.append(doc.error(f"quiz[{i}]", "each question is a mapping (question, choices, answer, explanation)"))
+            errors.append(
+                doc.error(f"quiz[{i}]", "each question is a mapping (question, choices, answer, explanation)")
+            )
             continue
         q = Fields(doc, raw, f"quiz[{i}]", errors)
         q.reject_unknown(QUESTION_KEYS)
@@ -70,8 +72,14 @@ def parse_lesson(file: Path, display_path: str) -> tuple[LessonDef | None, list[
             errors.append(doc.error(f"quiz[{i}].choices", "a list of at least two answers"))
         elif choices is not None and answer is not None and not 1 <= answer <= len(choices):
             errors.append(doc.error(f"quiz[{i}].answer", f"the number of the right choice, 1 to {len(choices)}"))
-        quiz.append({"question": question, "choices": [str(c) for c in choices or []], "answer": answer,
-                     "explanation": explanation})
+        quiz.append(
+            {
+                "question": question,
+                "choices": [str(c) for c in choices or []],
+                "answer": answer,
+                "explanation": explanation,
+            }
+        )
     if not body.strip():
         errors.append(ContentError(display_path, doc.line("") + len(front.splitlines()) + 1, "(body)", "empty"))
     if errors:

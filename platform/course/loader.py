@@ -48,13 +48,23 @@ def load_course(lessons_dir: Path | None = None, labs_dir: Path | None = None) -
         if not lesson:
             continue
         if lesson.day in seen_days:
-            report.errors.append(ContentError(lesson.path, lesson.lines["day"], "day", f"day {lesson.day} is also {seen_days[lesson.day]}"))
+            report.errors.append(
+                ContentError(
+                    lesson.path, lesson.lines["day"], "day", f"day {lesson.day} is also {seen_days[lesson.day]}"
+                )
+            )
             continue
         if lesson.module not in modules:
-            report.errors.append(ContentError(lesson.path, lesson.lines["module"], "module", f"no module {lesson.module} in modules.yaml"))
+            report.errors.append(
+                ContentError(
+                    lesson.path, lesson.lines["module"], "module", f"no module {lesson.module} in modules.yaml"
+                )
+            )
             continue
         if lesson.lab and lesson.lab not in labs:
-            report.errors.append(ContentError(lesson.path, lesson.lines["lab"], "lab", f"no valid lab {lesson.lab!r} under labs/"))
+            report.errors.append(
+                ContentError(lesson.path, lesson.lines["lab"], "lab", f"no valid lab {lesson.lab!r} under labs/")
+            )
             continue
         seen_days[lesson.day] = lesson.path
         lessons.append(lesson)

@@ -18,7 +18,13 @@ ALLOWED_ATTRIBUTES = {
 
 
 def render(text: str) -> str:
-    html = md.markdown(text, extensions=["fenced_code", "tables", "sane_lists", "toc"], output_format="html")
+    # baselevel=2: the page owns the one <h1>; an author's "# Heading" becomes an <h2>.
+    html = md.markdown(
+        text,
+        extensions=["fenced_code", "tables", "sane_lists", "toc"],
+        extension_configs={"toc": {"baselevel": 2}},
+        output_format="html",
+    )
     return bleach.clean(
         html,
         tags=ALLOWED_TAGS,

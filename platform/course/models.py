@@ -47,3 +47,6 @@ class DayProgress(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "lesson"], name="one_progress_per_day")]
+
+    def __str__(self):
+        return f"{self.user} on day {self.lesson.day}"

@@ -22,14 +22,18 @@ def course_map(request):
         (module, [(lesson, states.get(lesson.day, "not started")) for lesson in module.lessons.all()])
         for module in modules
     ]
-    return render(request, "course/map.html", {
-        "modules": rows,
-        "states": states,
-        "done": done,
-        "total": len(lessons),
-        "percent": round(100 * done / len(lessons)) if lessons else 0,
-        "continue_lesson": last.lesson if last else None,
-    })
+    return render(
+        request,
+        "course/map.html",
+        {
+            "modules": rows,
+            "states": states,
+            "done": done,
+            "total": len(lessons),
+            "percent": round(100 * done / len(lessons)) if lessons else 0,
+            "continue_lesson": last.lesson if last else None,
+        },
+    )
 
 
 @login_required

@@ -71,7 +71,9 @@ class Fields:
     def reject_unknown(self, allowed: set[str]) -> None:
         for key in self.data:
             if key not in allowed:
-                self.errors.append(self.doc.error(self.name(str(key)), f"unknown key (allowed: {', '.join(sorted(allowed))})"))
+                self.errors.append(
+                    self.doc.error(self.name(str(key)), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+                )
 
     def get(self, key: str, kind: type | tuple, required: bool = True, default=None):
         if key not in self.data or self.data[key] is None:

@@ -70,8 +70,10 @@ def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[Con
     if nodes is not None and len(set(nodes)) != len(nodes):
         errors.append(doc.error("nodes", "node names must be unique"))
     setup = top.get("setup", str, required=False, default="")
-    files = [parse_file(doc, lab_dir, item, i, nodes or [], errors) for i, item in
-             enumerate(top.get("files", list, required=False, default=[]) or [])]
+    files = [
+        parse_file(doc, lab_dir, item, i, nodes or [], errors)
+        for i, item in enumerate(top.get("files", list, required=False, default=[]) or [])
+    ]
     steps = []
     raw_steps = top.get("steps", list)
     if raw_steps is not None and not raw_steps:
@@ -125,7 +127,7 @@ def parse_file(doc: Doc, lab_dir: Path, item, i: int, nodes: list[str], errors: 
             content = source_path.read_text(encoding="utf-8")
     mode = str(f.get("mode", (str, int), required=False, default="0644"))
     if not re.fullmatch(r"0?[0-7]{3,4}", mode):
-        errors.append(doc.error(f"{name}.mode", "an octal mode such as \"0644\" or \"0755\" (quote it)"))
+        errors.append(doc.error(f"{name}.mode", 'an octal mode such as "0644" or "0755" (quote it)'))
     node = f.get("node", str, required=False, default="")
     if node and node not in nodes:
         errors.append(doc.error(f"{name}.node", f"{node!r} is not one of the lab's nodes"))

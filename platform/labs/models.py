@@ -72,3 +72,6 @@ class CheckRun(models.Model):
                 fields=["user", "step"], condition=models.Q(state="running"), name="one_running_check"
             )
         ]
+
+    def __str__(self):
+        return f"check {self.pk} of {self.step} ({self.state})"

@@ -58,7 +58,11 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None) -> LabRun:
             backend.create_network(network, labels)
         for node in lab.nodes:
             spec = SandboxSpec(
-                name=f"{prefix}-{node}", image=lab.image, profile=lab.profile, hostname=node, labels=labels,
+                name=f"{prefix}-{node}",
+                image=lab.image,
+                profile=lab.profile,
+                hostname=node,
+                labels=labels,
                 memory_mb=settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
                 cpus=settings.SANDBOX_CPUS,
                 pids=settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
@@ -86,18 +90,34 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None) -> LabRun:
         for index, step in enumerate(lab.steps, start=1):
             t = time.monotonic()
             result = check(step, index)
-            record(f"step {index}", "check fails before", result.exit_code != 0, t,
-                   "" if result.exit_code != 0 else "the check passed before the work was done")
+            record(
+                f"step {index}",
+                "check fails before",
+                result.exit_code != 0,
+                t,
+                "" if result.exit_code != 0 else "the check passed before the work was done",
+            )
         for index, step in enumerate(lab.steps, start=1):
             t = time.monotonic()
             node = step.node or lab.nodes[0]
             solution = backend.exec(ids[node], step.solution, timeout=max(step.timeout, 120))
             if solution.exit_code != 0:
-                record(f"step {index}", "solution runs", False, t, f"exit {solution.exit_code}: {last_line(solution.output)}")
+                record(
+                    f"step {index}",
+                    "solution runs",
+                    False,
+                    t,
+                    f"exit {solution.exit_code}: {last_line(solution.output)}",
+                )
                 continue
             result = check(step, index)
-            record(f"step {index}", "check passes after", result.exit_code == 0, t,
-                   "" if result.exit_code == 0 else f"exit {result.exit_code}: {last_line(result.output)}")
+            record(
+                f"step {index}",
+                "check passes after",
+                result.exit_code == 0,
+                t,
+                "" if result.exit_code == 0 else f"exit {result.exit_code}: {last_line(result.output)}",
+            )
         for index, step in enumerate(lab.steps, start=1):
             if not step.sabotage.strip():
                 continue
@@ -105,8 +125,13 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None) -> LabRun:
             node = step.node or lab.nodes[0]
             backend.exec(ids[node], step.sabotage, timeout=max(step.timeout, 60))
             result = check(step, index)
-            record(f"step {index}", "check fails sabotaged", result.exit_code != 0, t,
-                   "" if result.exit_code != 0 else "the check still passed after the sabotage")
+            record(
+                f"step {index}",
+                "check fails sabotaged",
+                result.exit_code != 0,
+                t,
+                "" if result.exit_code != 0 else "the check still passed after the sabotage",
+            )
     except SandboxError as e:
         record("-", "sandbox", False, started, str(e)[:200])
     finally:
@@ -141,10 +166,12 @@ def junit_xml(runs: list[LabRun]) -> str:
             if not r.ok:
                 failures += 1
                 body = f"<failure message={quoteattr(r.detail or 'failed')}/>"
-            cases.append(f'  <testcase classname={quoteattr(r.lab)} name={name} time="{r.seconds:.2f}">{body}</testcase>')
+            cases.append(
+                f'  <testcase classname={quoteattr(r.lab)} name={name} time="{r.seconds:.2f}">{body}</testcase>'
+            )
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<testsuite name="labtest" tests="{len(cases)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+        f'<testsuite name="labtest" tests="{len(cases)}" failures="{failures}">\n'
+        + "\n".join(cases)
+        + "\n</testsuite>\n"
     )
-
-

@@ -22,7 +22,12 @@ def lab_panel_context(user, lesson: Lesson, session: LabSession | None = None) -
     session = session or live_session(user, lab)
     last_session = session or LabSession.objects.filter(user=user, lab=lab).first()
     passed = passed_step_ids(user, lab)
-    other = LabSession.objects.filter(user=user, state__in=LabSession.LIVE_STATES).exclude(lab=lab).select_related("lab").first()
+    other = (
+        LabSession.objects.filter(user=user, state__in=LabSession.LIVE_STATES)
+        .exclude(lab=lab)
+        .select_related("lab")
+        .first()
+    )
     return {
         "lab": lab,
         "session": session,

@@ -59,8 +59,9 @@ def ensure_base(client: docker.DockerClient, say: Say) -> None:
         )
         say(f"{BASE_IMAGE}: importing the root filesystem")
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
-        client.api.import_image_from_stream(tar.stdout, repository="debian", tag="bookworm-slim",
-                                            changes=['CMD ["bash"]'])
+        client.api.import_image_from_stream(
+            tar.stdout, repository="debian", tag="bookworm-slim", changes=['CMD ["bash"]']
+        )
         tar.wait()
     say(f"{BASE_IMAGE}: built offline in {time.monotonic() - started:.0f} s")
 
@@ -89,8 +90,9 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say) -> None:
                 with open(preload / (image.replace("/", "_").replace(":", "_") + ".tar"), "wb") as f:
                     for chunk in client.images.get(image).save(named=True):
                         f.write(chunk)
-        for event in client.api.build(path=str(context), tag=tag, rm=True, forcerm=True, decode=True,
-                                      labels={"berth.recipe": entry["recipe"]}):
+        for event in client.api.build(
+            path=str(context), tag=tag, rm=True, forcerm=True, decode=True, labels={"berth.recipe": entry["recipe"]}
+        ):
             if "stream" in event and event["stream"].strip():
                 say(f"{tag}: {event['stream'].rstrip()}")
             if "error" in event:

@@ -119,8 +119,9 @@ def provision(session_id: int) -> None:
             backend.wait_ready(
                 sandbox.container_id,
                 settings.SANDBOX_READY_TIMEOUT,
-                lambda phase: set_state(session, LabSession.STARTING, phase_progress.get(phase, 50),
-                                        phase.capitalize()),
+                lambda phase: set_state(
+                    session, LabSession.STARTING, phase_progress.get(phase, 50), phase.capitalize()
+                ),
             )
         set_state(session, LabSession.SETUP, 80, "Preparing the lab")
         run_setup(session, backend, sandboxes)
@@ -134,7 +135,11 @@ def provision(session_id: int) -> None:
         raise
     now = timezone.now()
     LabSession.objects.filter(pk=session.pk, state=LabSession.SETUP).update(
-        state=LabSession.READY, progress=100, message="Ready", ready_at=now, last_activity_at=now,
+        state=LabSession.READY,
+        progress=100,
+        message="Ready",
+        ready_at=now,
+        last_activity_at=now,
         expires_at=now + timedelta(minutes=lab.time_limit_minutes),
     )
     events.publish(session.pk, "progress", state=LabSession.READY, progress=100, message="Ready")
@@ -158,7 +163,10 @@ def run_setup(session: LabSession, backend, sandboxes: list[Sandbox]) -> None:
 
 def fail(session: LabSession, learner_message: str) -> None:
     LabSession.objects.filter(pk=session.pk).update(
-        state=LabSession.FAILED, error=learner_message, message="Failed", ended_at=timezone.now(),
+        state=LabSession.FAILED,
+        error=learner_message,
+        message="Failed",
+        ended_at=timezone.now(),
         end_reason="failed to start",
     )
     events.publish(session.pk, "progress", state=LabSession.FAILED, progress=100, message=learner_message)
@@ -166,14 +174,15 @@ def fail(session: LabSession, learner_message: str) -> None:
 
 
 def end(session_id: int, reason: str) -> None:
-    """End a session: mark it ended first (so nobody reattaches), then remove its sandboxes."""
+    """End a session: mark it ended first (so nobody reattaches), then remove its sandboxes.
+    The web side may already have marked it ended; the event is published either way."""
     session = LabSession.objects.select_related("lab").get(pk=session_id)
-    if session.is_live:
-        LabSession.objects.filter(pk=session_id, state__in=LabSession.LIVE_STATES).update(
-            state=LabSession.ENDED, ended_at=timezone.now(), end_reason=reason, message="Ended"
-        )
-        events.publish(session_id, "progress", state=LabSession.ENDED, progress=100, message=f"Ended: {reason}")
+    LabSession.objects.filter(pk=session_id, state__in=LabSession.LIVE_STATES).update(
+        state=LabSession.ENDED, end_reason=reason, message="Ended"
+    )
+    LabSession.objects.filter(pk=session_id, ended_at__isnull=True).update(ended_at=timezone.now())
     remove_sandboxes(session)
+    events.publish(session_id, "progress", state=LabSession.ENDED, progress=100, message=f"Ended: {reason}")
 
 
 def remove_sandboxes(session: LabSession) -> None:

@@ -60,3 +60,6 @@ class Sandbox(models.Model):
     class Meta:
         ordering = ["session", "node"]
         constraints = [models.UniqueConstraint(fields=["session", "node"], name="one_sandbox_per_node")]
+
+    def __str__(self):
+        return self.name

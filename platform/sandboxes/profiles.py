@@ -80,8 +80,7 @@ def host_config(spec: SandboxSpec, docker_runtime: str | None = None) -> tuple[d
             ],
             cgroupns="private",
             tmpfs={"/run": "rw,nosuid,nodev,exec,size=64m", "/tmp": "rw,nosuid,nodev,exec,size=512m"},
-            mounts=[Mount("/var/lib/docker", engine_volume_name(spec.name), type="volume",
-                          labels=spec.labels)],
+            mounts=[Mount("/var/lib/docker", engine_volume_name(spec.name), type="volume", labels=spec.labels)],
         )
         # What the CLI calls --security-opt systempaths=unconfined: the sandbox mounts its own
         # cgroup hierarchies and the inner engine needs /proc unmasked for its containers.

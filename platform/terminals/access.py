@@ -22,7 +22,10 @@ def own_terminal(user, session_id: int, node: str) -> tuple[str, str] | None:
         return None
     sandbox = (
         Sandbox.objects.filter(
-            session_id=session_id, session__user=user, session__state=LabSession.READY, node=node,
+            session_id=session_id,
+            session__user=user,
+            session__state=LabSession.READY,
+            node=node,
             removed_at__isnull=True,
         )
         .select_related("session")

@@ -65,13 +65,21 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.channel_layer.send(
             self.relay,
-            {"type": "tty.open", "key": self.key, "container": container_id, "reply": self.channel_name,
-             "rows": rows, "cols": cols},
+            {
+                "type": "tty.open",
+                "key": self.key,
+                "container": container_id,
+                "reply": self.channel_name,
+                "rows": rows,
+                "cols": cols,
+            },
         )
 
     async def disconnect(self, code):
         if self.relay:
-            await self.channel_layer.send(self.relay, {"type": "tty.detach", "key": self.key, "reply": self.channel_name})
+            await self.channel_layer.send(
+                self.relay, {"type": "tty.detach", "key": self.key, "reply": self.channel_name}
+            )
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
@@ -89,7 +97,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 await access.touch_activity(self.session_id)
         elif kind == "set_size" and len(message) == 3:
             rows, cols = clamp_size(message[1], message[2])
-            await self.channel_layer.send(self.relay, {"type": "tty.resize", "key": self.key, "rows": rows, "cols": cols})
+            await self.channel_layer.send(
+                self.relay, {"type": "tty.resize", "key": self.key, "rows": rows, "cols": cols}
+            )
         else:
             await self.close(code=4400)
 

@@ -94,7 +94,9 @@ class Shell:
         async with self.lock:
             self.viewers.add(viewer)
             for start in range(0, len(self.scrollback), READ_SIZE):
-                await self.deliver(viewer, {"type": "tty.output", "data": bytes(self.scrollback[start : start + READ_SIZE])})
+                await self.deliver(
+                    viewer, {"type": "tty.output", "data": bytes(self.scrollback[start : start + READ_SIZE])}
+                )
 
     async def close(self, reason: str) -> None:
         if self.closed:

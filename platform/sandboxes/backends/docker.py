@@ -69,8 +69,9 @@ class DockerBackend(SandboxBackend):
                 progress(phase)
                 last_phase = phase
             time.sleep(0.1)
-        raise SandboxError(f"{sandbox_id} not ready after {timeout:.0f} s",
-                           "The sandbox took too long to start. Please try again.")
+        raise SandboxError(
+            f"{sandbox_id} not ready after {timeout:.0f} s", "The sandbox took too long to start. Please try again."
+        )
 
     def poll(self, sandbox_id: str) -> bool:
         try:
@@ -144,7 +145,11 @@ class DockerBackend(SandboxBackend):
     def open_tty(self, sandbox_id: str, rows: int, cols: int) -> Tty:
         try:
             exec_id = self.api.exec_create(
-                sandbox_id, ["bash", "-l"], stdin=True, tty=True, workdir="/root",
+                sandbox_id,
+                ["bash", "-l"],
+                stdin=True,
+                tty=True,
+                workdir="/root",
                 environment={"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)},
             )["Id"]
             sock = self.api.exec_start(exec_id, tty=True, socket=True)

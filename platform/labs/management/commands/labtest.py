@@ -21,7 +21,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, slugs, parallel, junit, **options):
         labs_dir = settings.COURSE_LABS_DIR
-        dirs = [labs_dir / s for s in slugs] if slugs else sorted(p for p in labs_dir.iterdir() if (p / "lab.yaml").is_file())
+        dirs = (
+            [labs_dir / s for s in slugs]
+            if slugs
+            else sorted(p for p in labs_dir.iterdir() if (p / "lab.yaml").is_file())
+        )
         labs = []
         for lab_dir in dirs:
             if not (lab_dir / "lab.yaml").is_file():
@@ -41,8 +45,10 @@ class Command(BaseCommand):
         Path(junit).parent.mkdir(parents=True, exist_ok=True)
         Path(junit).write_text(junit_xml(runs))
         failed = [run.lab for run in runs if not run.ok]
-        self.stdout.write(f"\n{len(runs) - len(failed)}/{len(runs)} labs passed in {time.monotonic() - started:.1f} s "
-                          f"(JUnit XML: {junit})")
+        self.stdout.write(
+            f"\n{len(runs) - len(failed)}/{len(runs)} labs passed in {time.monotonic() - started:.1f} s "
+            f"(JUnit XML: {junit})"
+        )
         for run in sorted(runs, key=lambda r: -sum(x.seconds for x in r.results))[:5]:
             self.stdout.write(f"  {run.lab}: {sum(x.seconds for x in run.results):.1f} s")
         if failed:

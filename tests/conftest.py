@@ -1,0 +1,223 @@
+"""Shared fixtures: personas, the real Docker backend with prefix cleanup, and the real stack
+(uvicorn + Celery worker + terminal relay as subprocesses on the test database)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "var" / "log"
+
+
+# --- personas ----------------------------------------------------------------------------------
+@pytest.fixture
+def roles(db):
+    from accounts.roles import ensure_roles
+
+    return ensure_roles()
+
+
+def make_user(roles, username, role):
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user(username, password=f"{username}-pass-123")
+    user.groups.add(roles[role])
+    return user
+
+
+@pytest.fixture
+def learner(roles):
+    return make_user(roles, "alice", "learner")
+
+
+@pytest.fixture
+def other_learner(roles):
+    """A second learner, who must see nothing of the first."""
+    return make_user(roles, "mallory", "learner")
+
+
+@pytest.fixture
+def instructor(roles):
+    return make_user(roles, "ivan", "instructor")
+
+
+@pytest.fixture
+def admin_user(roles):
+    return make_user(roles, "ada", "admin")
+
+
+@pytest.fixture
+def course(db):
+    from course.loader import load_course
+
+    report = load_course()
+    assert not report.errors, "\n".join(map(str, report.errors))
+    return report
+
+
+# --- Docker --------------------------------------------------------------------------------------
+def remove_test_sandboxes():
+    import docker
+
+    client = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
+    for c in client.containers.list(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
+        c.remove(force=True, v=True)
+    for v in client.volumes.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
+        v.remove(force=True)
+    for n in client.networks.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
+        n.remove()
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The real engine, emptied of test sandboxes before and after the session."""
+    assert settings.SANDBOX_PREFIX.startswith("berthtest"), "tests must run with their own sandbox prefix"
+    remove_test_sandboxes()
+    yield
+    remove_test_sandboxes()
+
+
+@pytest.fixture
+def backend(docker_engine):
+    from sandboxes.backends import get_backend
+
+    return get_backend("local")
+
+
+# --- the real stack ------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    d = connection.settings_dict
+    if d["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{d['NAME']}"
+    credentials = d["USER"] + (f":{d['PASSWORD']}" if d["PASSWORD"] else "")
+    host = d["HOST"] or "127.0.0.1"
+    if host.startswith("/"):  # a unix socket folder
+        return f"postgres://{credentials}@/{d['NAME']}?host={host}"
+    return f"postgres://{credentials}@{host}:{d['PORT'] or 5432}/{d['NAME']}"
+
+
+class Stack:
+    def __init__(self, port: int):
+        self.port = port
+        self.http = f"http://127.0.0.1:{port}"
+        self.ws = f"ws://127.0.0.1:{port}"
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def logs(self, lines=40) -> str:
+        out = []
+        for name in self.processes:
+            path = LOGS / f"test-{name}.log"
+            if path.exists():
+                out.append(f"----- {name} -----\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+        return "\n".join(out)
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup, django_db_blocker, docker_engine):
+    """uvicorn, a Celery worker and the relay, on the test database. The web process is given
+    an unusable Docker address: everything must work without it touching Docker."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with django_db_blocker.unblock():
+        db_url = database_url()
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "DEBUG": "1", "PYTHONUNBUFFERED": "1"}
+    venv = Path(sys.executable).parent
+    st = Stack(port)
+    commands = {
+        "web": (
+            [str(venv / "uvicorn"), "berth.asgi:application", "--port", str(port), "--ws", "websockets"],
+            {"BERTH_DOCKER_HOSTS": "local=unix:///nonexistent/no-docker-in-the-web-process.sock"},
+        ),
+        "worker": (
+            [
+                str(venv / "celery"),
+                "-A",
+                "berth",
+                "worker",
+                "-Q",
+                "berth,sandboxes.local",
+                "-c",
+                "2",
+                "-n",
+                f"test-{port}@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            {},
+        ),
+        "relay": ([sys.executable, str(ROOT / "manage.py"), "run_relay", "--host", "local"], {}),
+    }
+    _flush_test_redis()
+    for name, (cmd, extra) in commands.items():
+        log = open(LOGS / f"test-{name}.log", "w")
+        st.processes[name] = subprocess.Popen(
+            cmd,
+            cwd=ROOT / "platform",
+            env={**env, **extra},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _wait_for(lambda: _http_ok(f"{st.http}/accounts/login/"), 30, "the web process", st)
+    _wait_for(lambda: "ready" in (LOGS / "test-worker.log").read_text(), 30, "the Celery worker", st)
+    _wait_for(lambda: "listening" in (LOGS / "test-relay.log").read_text(), 30, "the relay", st)
+    yield st
+    for proc in st.processes.values():
+        proc.terminate()
+    for proc in st.processes.values():
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _flush_test_redis():
+    import redis
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+
+
+def _http_ok(url) -> bool:
+    import requests
+
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _wait_for(predicate, timeout, what, st):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start in {timeout} s\n{st.logs()}")
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failing stack test, print the stack's logs (like dockerspawner's tests do)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "stack" in item.fixturenames:
+        st = item.funcargs.get("stack")
+        if st:
+            report.sections.append(("stack logs", st.logs()))

@@ -1,0 +1,68 @@
+"""Helpers for talking to the real stack as a browser would: a session cookie, CSRF, websockets."""
+
+import json
+import time
+
+import requests
+from websockets.sync.client import connect
+
+
+class Browser:
+    """An HTTP client logged in as `user` against the live stack, with the Origin a browser sends."""
+
+    def __init__(self, stack, user):
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        self.stack = stack
+        self.cookie = client.cookies["sessionid"].value
+        self.http = requests.Session()
+        self.http.cookies.set("sessionid", self.cookie)
+        self.origin = stack.http
+
+    def get(self, path, **kw):
+        return self.http.get(self.stack.http + path, timeout=10, **kw)
+
+    def post(self, path, data=None, htmx=True):
+        if "csrftoken" not in self.http.cookies:
+            self.get("/course/")
+        headers = {"X-CSRFToken": self.http.cookies["csrftoken"], "Origin": self.origin}
+        if htmx:
+            headers["HX-Request"] = "true"
+        return self.http.post(self.stack.http + path, data=data or {}, headers=headers, timeout=10)
+
+    def websocket(self, path, origin=None):
+        cookies = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        return connect(
+            self.stack.ws + path,
+            additional_headers={"Cookie": cookies, "Origin": origin or self.origin},
+            open_timeout=10,
+        )
+
+
+def events_until(ws, predicate, timeout=90):
+    """Read JSON events until predicate(event) is true; return every event read."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+        event = json.loads(message)
+        seen.append(event)
+        if predicate(event):
+            return seen
+    raise AssertionError(f"no matching event in {timeout} s; saw {seen}")
+
+
+def terminal_until(ws, needle: bytes, timeout=20) -> bytes:
+    """Read terminal output until `needle` appears; return everything read."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"{needle!r} not seen in {timeout} s; got {data[-2000:]!r}")
+        message = ws.recv(timeout=remaining)
+        if isinstance(message, bytes):
+            data += message
+    return data

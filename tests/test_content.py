@@ -1,0 +1,117 @@
+"""Course loading: the real course loads; bad files get file:line:field and the rest still loads."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from course.loader import load_course
+from course.models import Lesson, Module
+from labs.models import Lab, Step
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_course_loads_without_errors_and_is_idempotent():
+    first = load_course()
+    assert not first.errors, "\n".join(map(str, first.errors))
+    counts = (Module.objects.count(), Lesson.objects.count(), Lab.objects.count(), Step.objects.count())
+    second = load_course()
+    assert not second.errors
+    assert (Module.objects.count(), Lesson.objects.count(), Lab.objects.count(), Step.objects.count()) == counts
+    assert {1, 2, 3} <= set(Lesson.objects.values_list("day", flat=True))
+
+
+def test_days_one_to_three_are_real_lessons_with_labs_quizzes_and_diagrams():
+    load_course()
+    for day in (1, 2, 3):
+        lesson = Lesson.objects.get(day=day)
+        words = len(lesson.body_markdown.split())
+        assert 900 <= words <= 1800, f"day {day} has {words} words"
+        assert "```mermaid" in lesson.body_markdown
+        assert 3 <= len(lesson.quiz) <= 5
+        assert lesson.lab is not None and lesson.lab.steps.count() >= 3
+        for step in lesson.lab.steps.all():
+            assert step.check_script.strip() and step.solution_script.strip() and step.hint.strip()
+
+
+@pytest.fixture
+def content(tmp_path):
+    """A copy of the real course in a temporary folder, for breaking things."""
+    lessons, labs = tmp_path / "lessons", tmp_path / "labs"
+    shutil.copytree(settings.COURSE_LESSONS_DIR, lessons)
+    shutil.copytree(settings.COURSE_LABS_DIR, labs, ignore=shutil.ignore_patterns("images"))
+    return lessons, labs
+
+
+def lab_yaml(labs: Path, slug="day01-docker-architecture") -> Path:
+    return labs / slug / "lab.yaml"
+
+
+def test_an_unknown_lab_key_is_an_error_with_file_line_and_field(content):
+    lessons, labs = content
+    path = lab_yaml(labs)
+    text = path.read_text()
+    path.write_text(text.replace("\nsteps:", "\ncolour: blue\nsteps:", 1))
+    line = path.read_text().splitlines().index("colour: blue") + 1
+    report = load_course(lessons, labs)
+    messages = [str(e) for e in report.errors]
+    assert any(m.startswith(f"{path}:{line}: colour: unknown key") for m in messages), messages
+
+
+def test_a_step_without_a_check_names_the_step(content):
+    lessons, labs = content
+    path = lab_yaml(labs)
+    lines = path.read_text().splitlines()
+    first_check = next(i for i, line in enumerate(lines) if line.strip().startswith("check:"))
+    indent = len(lines[first_check]) - len(lines[first_check].lstrip())
+    end = first_check + 1
+    while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
+        end += 1
+    path.write_text("\n".join(lines[:first_check] + lines[end:]) + "\n")
+    report = load_course(lessons, labs)
+    assert any(e.field == "steps[0].check" and e.message == "required" for e in report.errors), report.errors
+
+
+def test_broken_yaml_names_the_line_and_the_valid_rest_still_loads(content):
+    lessons, labs = content
+    path = lab_yaml(labs, "day02-containers-and-vms")
+    path.write_text("title: [unclosed\nimage: x\n")
+    report = load_course(lessons, labs)
+    assert [e.path for e in report.errors] == [str(path)]
+    assert report.errors[0].line in (1, 2)
+    assert "day01-docker-architecture" in report.labs
+    # Day 2's lesson names the broken lab, so it is reported too, and days 1 and 3 still load.
+    assert Lesson.objects.filter(day__in=[1, 3]).count() == 2
+
+
+def test_a_lesson_with_a_bad_quiz_answer_names_the_question(content):
+    lessons, labs = content
+    path = next(lessons.glob("day01-*.md"))
+    text = path.read_text()
+    path.write_text(text.replace("answer:", "answer: 99 #", 1))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), start=1) if "answer: 99" in text)
+    report = load_course(lessons, labs)
+    error = next(e for e in report.errors if e.field == "quiz[0].answer")
+    assert (error.path, error.line) == (str(path), line)
+
+
+def test_load_course_command_fails_loudly_but_loads_the_rest(content, settings):
+    lessons, labs = content
+    settings.COURSE_LESSONS_DIR, settings.COURSE_LABS_DIR = lessons, labs
+    (lessons / "day09-broken.md").write_text("no front matter here\n")
+    with pytest.raises(CommandError, match="1 content error"):
+        call_command("load_course")
+    assert Lesson.objects.filter(day=1).exists()
+
+
+def test_lesson_markdown_cannot_inject_script(content):
+    lessons, labs = content
+    path = next(lessons.glob("day01-*.md"))
+    path.write_text(path.read_text() + '\n<script>alert(1)</script>\n<a href="javascript:alert(2)">x</a>\n')
+    load_course(lessons, labs)
+    html = Lesson.objects.get(day=1).body_html
+    assert "<script" not in html and "javascript:" not in html

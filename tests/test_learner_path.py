@@ -1,0 +1,127 @@
+"""The learner's path through the real stack: HTTP start -> Celery provisioning -> progress over
+the events websocket -> a terminal through the relay -> a check streamed back -> reattach.
+The web process runs with an unusable Docker address, so all of it works without Docker access."""
+
+import json
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from labs.models import CheckRun
+from sandboxes.backends import get_backend
+from sandboxes.models import LabSession
+from tests.helpers import Browser, events_until, terminal_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.stack]
+
+
+@pytest.fixture
+def started(stack, learner, course):
+    """Alice starts Day 1's lab through HTTP and waits on the events socket until it is ready."""
+    browser = Browser(stack, learner)
+    response = browser.post("/sessions/start/1/")
+    assert response.status_code == 200, response.text
+    session = LabSession.objects.get(user=learner)
+    with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+        seen = events_until(ws, lambda e: e.get("state") in ("ready", "failed"))
+    session.refresh_from_db()
+    assert session.state == "ready", (session.error, seen)
+    return browser, session, seen
+
+
+def test_start_reports_real_progress_until_ready(started):
+    _, session, seen = started
+    states = [e["state"] for e in seen if e["kind"] == "progress"]
+    assert states[-1] == "ready"
+    assert {"starting", "setup"} & set(states) or states[0] == "ready"
+    messages = " ".join(e["message"] for e in seen)
+    assert "ready" in messages.lower()
+    assert get_backend("local").poll(session.sandboxes.get().container_id)
+
+
+def test_terminal_runs_commands_in_the_learners_own_engine_and_reattaches(started):
+    browser, session, _ = started
+    path = f"/ws/sessions/{session.pk}/terminal/node1/?rows=30&cols=100"
+    with browser.websocket(path) as ws:
+        ws.send(json.dumps(["stdin", "echo berth-$((6*7)); docker version --format '{{.Server.Os}}'\r"]))
+        out = terminal_until(ws, b"linux")
+        assert b"berth-42" in out
+        ws.send(json.dumps(["set_size", 40, 120]))
+        ws.send(json.dumps(["stdin", "stty size\r"]))
+        terminal_until(ws, b"40 120")
+    # A reload: the same shell, its scrollback replayed.
+    with browser.websocket(path) as ws:
+        replay = terminal_until(ws, b"berth-42", timeout=10)
+        assert b"40 120" in replay
+        ws.send(json.dumps(["stdin", "echo still-$((1+1))\r"]))
+        terminal_until(ws, b"still-2")
+
+
+def test_check_fails_then_passes_with_streamed_output(started):
+    browser, session, _ = started
+    step = session.lab.steps.get(position=1)
+    with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+        events_until(ws, lambda e: e["kind"] == "progress")  # the snapshot
+        assert browser.post(f"/labs/sessions/{session.pk}/steps/1/check/").status_code == 200
+        seen = events_until(ws, lambda e: e["kind"] == "check.result")
+    assert seen[-1]["state"] == "failed"
+    lines = [e["line"] for e in seen if e["kind"] == "check.output"]
+    assert lines, "a failing check explains what is missing"
+    run = CheckRun.objects.get(step=step)
+    assert run.state == "failed" and lines[0] in run.output
+
+    # Do the work in the learner's sandbox (as the solution would), then check again.
+    result = get_backend("local").exec(session.sandboxes.get().container_id, step.solution_script, timeout=120)
+    assert result.exit_code == 0, result.output
+    with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+        events_until(ws, lambda e: e["kind"] == "progress")
+        browser.post(f"/labs/sessions/{session.pk}/steps/1/check/")
+        seen = events_until(ws, lambda e: e["kind"] == "check.result")
+    assert seen[-1]["state"] == "passed"
+    page = browser.get("/course/day/1/").text
+    assert 'id="step-1" class="step passed"' in page
+
+
+def test_other_learner_cannot_open_the_sockets(started, stack, other_learner):
+    _, session, _ = started
+    intruder = Browser(stack, other_learner)
+    for path in (f"/ws/sessions/{session.pk}/terminal/node1/", f"/ws/sessions/{session.pk}/events/"):
+        with pytest.raises(InvalidStatus) as refused:
+            intruder.websocket(path)
+        assert refused.value.response.status_code == 403, path
+    assert intruder.get(f"/sessions/{session.pk}/panel/").status_code == 404
+
+
+def test_an_anonymous_visitor_cannot_open_the_sockets(started, stack):
+    _, session, _ = started
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{stack.ws}/ws/sessions/{session.pk}/terminal/node1/", additional_headers={"Origin": stack.http})
+    assert refused.value.response.status_code == 403
+
+
+def test_a_foreign_origin_is_refused(started):
+    browser, session, _ = started
+    with pytest.raises(InvalidStatus) as refused:
+        browser.websocket(f"/ws/sessions/{session.pk}/terminal/node1/", origin="http://evil.example")
+    assert refused.value.response.status_code == 403
+
+
+def test_ending_the_lab_removes_the_sandbox(started):
+    browser, session, _ = started
+    container = session.sandboxes.get().container_id
+    with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+        events_until(ws, lambda e: e["kind"] == "progress")
+        assert browser.post(f"/sessions/{session.pk}/end/").status_code == 200
+        events_until(ws, lambda e: e.get("state") == "ended", timeout=30)
+    import time
+
+    backend = get_backend("local")
+    for _ in range(50):
+        if not backend.poll(container):
+            break
+        time.sleep(0.2)
+    assert not backend.poll(container)
+    session.refresh_from_db()
+    assert session.state == "ended"

@@ -1,0 +1,127 @@
+"""The Docker backend and the profiles on a real engine (more attacks come with the sandbox issue)."""
+
+import pytest
+from django.conf import settings
+
+from sandboxes.backends.base import SandboxSpec
+from sandboxes.models import LabSession
+
+pytestmark = pytest.mark.docker
+
+
+def spec(name, profile):
+    image = "berth/docker:latest" if profile == "docker" else "berth/base:latest"
+    return SandboxSpec(
+        name=f"{settings.SANDBOX_PREFIX}-{name}",
+        image=image,
+        profile=profile,
+        hostname="node1",
+        labels={"berth.prefix": settings.SANDBOX_PREFIX},
+        memory_mb=1024,
+        pids=1024,
+    )
+
+
+@pytest.fixture
+def sandbox(backend, request):
+    made = []
+
+    def make(name, profile):
+        sandbox_id = backend.create(spec(name, profile))
+        backend.start(sandbox_id)
+        backend.wait_ready(sandbox_id, 60, lambda phase: None)
+        made.append(sandbox_id)
+        return sandbox_id
+
+    yield make
+    for sandbox_id in made:
+        backend.remove(sandbox_id)
+
+
+def test_create_is_idempotent_by_name(backend, sandbox):
+    first = sandbox("idem", "standard")
+    assert backend.create(spec("idem", "standard")) == first
+
+
+def test_exec_streams_lines_and_reports_the_exit_code(backend, sandbox):
+    sid = sandbox("exec", "standard")
+    lines = []
+    result = backend.exec(sid, "echo one; echo two >&2; exit 3", timeout=10, on_output=lines.append)
+    assert result.exit_code == 3 and sorted(lines) == ["one", "two"]
+
+
+def test_a_hanging_script_is_stopped_at_its_timeout(backend, sandbox):
+    sid = sandbox("hang", "standard")
+    result = backend.exec(sid, "sleep 60 & wait", timeout=2)
+    assert result.timed_out and result.exit_code == 124
+
+
+def test_standard_sandbox_has_no_network_no_docker_socket_and_no_new_privileges(backend, sandbox):
+    sid = sandbox("std", "standard")
+    result = backend.exec(
+        sid,
+        "ip -o link | awk -F': ' '{print $2}'; ls /var/run/docker.sock 2>&1;grep NoNewPrivs /proc/self/status",
+        timeout=10,
+    )
+    assert result.output.split("\n")[0] == "lo"
+    assert "No such file" in result.output
+    assert "NoNewPrivs:\t1" in result.output
+
+
+def test_docker_profile_runs_a_nested_engine_with_a_local_registry_and_no_egress(backend, sandbox):
+    sid = sandbox("dind", "docker")
+    script = (
+        "docker run --rm busybox echo nested-ok && "
+        "docker tag busybox localhost:5000/probe && docker push -q localhost:5000/probe >/dev/null && "
+        "curl -s localhost:5000/v2/_catalog; echo; "
+        "docker run --rm busybox wget -q -T 3 -O- http://1.1.1.1 >/dev/null 2>&1 && echo EGRESS || echo no-egress"
+    )
+    result = backend.exec(sid, script, timeout=60)
+    assert "nested-ok" in result.output, result.output
+    assert '"probe"' in result.output
+    assert "no-egress" in result.output and "EGRESS" not in result.output
+
+
+def test_remove_is_idempotent_and_takes_the_engine_volume(backend, sandbox):
+    import docker
+
+    sid = sandbox("rm", "docker")
+    client = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
+    volume = f"{settings.SANDBOX_PREFIX}-rm-engine"
+    assert client.volumes.get(volume)
+    backend.remove(sid)
+    backend.remove(sid)
+    with pytest.raises(docker.errors.NotFound):
+        client.volumes.get(volume)
+
+
+@pytest.mark.django_db
+def test_reaper_removes_orphans_and_closes_sessions_whose_sandbox_vanished(backend, sandbox, learner, course):
+    from django.utils import timezone
+
+    from course.models import Lesson
+    from sandboxes import lifecycle
+    from sandboxes.models import Sandbox
+
+    orphan = sandbox("orphan", "standard")
+    session = LabSession.objects.create(
+        user=learner,
+        lab=Lesson.objects.get(day=1).lab,
+        host="local",
+        state=LabSession.READY,
+        expires_at=timezone.now() + timezone.timedelta(hours=1),
+    )
+    Sandbox.objects.create(session=session, node="node1", name="berthtest-never-existed", container_id="gone")
+    expired = LabSession.objects.create(
+        user=learner,
+        lab=session.lab,
+        host="local",
+        state=LabSession.READY,
+        expires_at=timezone.now() - timezone.timedelta(minutes=1),
+    )
+    counts = lifecycle.reap("local")
+    assert not backend.poll(orphan)
+    assert counts["orphans_removed"] >= 1 and counts["vanished"] == 1 and counts["expired"] == 1
+    session.refresh_from_db()
+    expired.refresh_from_db()
+    assert session.state == expired.state == LabSession.ENDED

@@ -1,0 +1,116 @@
+"""Accounts, roles, the course map and the day page; one learner never reaches another's session."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from labs.models import CheckRun
+from sandboxes.models import LabSession, Sandbox
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signup_creates_a_learner_and_logs_in(client, roles):
+    response = client.post(
+        reverse("signup"), {"username": "newbie", "password1": "a-long-pass-123!", "password2": "a-long-pass-123!"}
+    )
+    assert response.status_code == 302
+    user = User.objects.get(username="newbie")
+    assert list(user.groups.values_list("name", flat=True)) == ["learner"]
+    assert client.get(reverse("course:map")).status_code == 200
+
+
+def test_login_and_logout(client, learner):
+    assert client.post(reverse("login"), {"username": "alice", "password": "alice-pass-123"}).status_code == 302
+    assert client.get(reverse("course:map")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("course:map")).status_code == 302
+
+
+def test_roles_carry_their_permissions(learner, instructor, admin_user):
+    assert not learner.has_perm("course.author_course")
+    assert instructor.has_perm("course.author_course") and not instructor.has_perm("sandboxes.manage_sandboxes")
+    assert admin_user.has_perm("sandboxes.manage_sandboxes")
+
+
+def test_demo_users_command_creates_three_roles_and_prints_logins(roles, capsys):
+    call_command("create_demo_users")
+    out = capsys.readouterr().out
+    for name in ("learner", "instructor", "admin"):
+        assert User.objects.get(username=name).groups.filter(name=name).exists()
+        assert name in out
+    call_command("create_demo_users")  # idempotent
+    assert User.objects.filter(username__in=["learner", "instructor", "admin"]).count() == 3
+
+
+def test_course_map_lists_modules_and_days(client, learner, course):
+    client.force_login(learner)
+    page = client.get(reverse("course:map")).content.decode()
+    assert "Module 1" in page and "Day 1" in page and "Day 3" in page
+
+
+def test_day_page_shows_lesson_quiz_and_start_button(client, learner, course):
+    client.force_login(learner)
+    page = client.get(reverse("course:day", args=[1])).content.decode()
+    assert 'id="start-lab"' in page and "Quiz" in page and "language-mermaid" in page
+
+
+def test_anonymous_visitors_are_sent_to_login(client, course):
+    assert client.get(reverse("course:day", args=[1])).status_code == 302
+
+
+def make_session(user, lab, state=LabSession.READY):
+    session = LabSession.objects.create(
+        user=user, lab=lab, host="local", state=state, expires_at=timezone.now() + timezone.timedelta(hours=1)
+    )
+    Sandbox.objects.create(session=session, node="node1", name=f"x-{session.pk}", container_id="abc")
+    return session
+
+
+def test_other_learner_gets_404_on_every_session_url(client, learner, other_learner, course):
+    from course.models import Lesson
+
+    session = make_session(learner, Lesson.objects.get(day=1).lab)
+    client.force_login(other_learner)
+    for url in (reverse("sandboxes:panel", args=[session.pk]), reverse("labs:step", args=[session.pk, 1])):
+        assert client.get(url).status_code == 404, url
+    for url in (reverse("sandboxes:end", args=[session.pk]), reverse("labs:check", args=[session.pk, 1])):
+        assert client.post(url).status_code == 404, url
+    assert not CheckRun.objects.exists()
+    assert LabSession.objects.get(pk=session.pk).state == LabSession.READY
+
+
+def test_state_changes_need_post_and_csrf(learner, course):
+    from django.test import Client
+
+    from course.models import Lesson
+
+    session = make_session(learner, Lesson.objects.get(day=1).lab)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(learner)
+    assert client.get(reverse("sandboxes:end", args=[session.pk])).status_code == 405
+    assert client.post(reverse("sandboxes:end", args=[session.pk])).status_code == 403
+    assert client.post(reverse("labs:check", args=[session.pk, 1])).status_code == 403
+
+
+def test_a_second_check_of_the_same_step_is_refused_while_one_runs(client, learner, course):
+    from course.models import Lesson
+
+    session = make_session(learner, Lesson.objects.get(day=1).lab)
+    step = session.lab.steps.get(position=1)
+    CheckRun.objects.create(session=session, step=step, user=learner)
+    client.force_login(learner)
+    response = client.post(reverse("labs:check", args=[session.pk, 1]), HTTP_HX_REQUEST="true")
+    assert "already being checked" in response.content.decode()
+    assert CheckRun.objects.count() == 1
+
+
+def test_starting_a_second_lab_offers_to_end_the_first(client, learner, course):
+    from course.models import Lesson
+
+    make_session(learner, Lesson.objects.get(day=1).lab)
+    client.force_login(learner)
+    page = client.get(reverse("course:day", args=[2])).content.decode()
+    assert "You have a lab running for" in page and 'name="replace" value="1"' in page
