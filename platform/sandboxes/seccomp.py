@@ -49,7 +49,10 @@ def derive(default_profile: dict, granted_caps: set[str]) -> dict:
 def fetch_default_profile() -> dict:
     """Download Debian's docker source package (no install) and read its default profile."""
     with tempfile.TemporaryDirectory(prefix="berth-seccomp-") as tmp:
-        subprocess.run(["apt-get", "download", DEBIAN_PACKAGE], cwd=tmp, check=True, capture_output=True)
+        download = ["apt-get", "download", DEBIAN_PACKAGE]
+        if subprocess.run(download, cwd=tmp, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)  # no package lists yet
+            subprocess.run(download, cwd=tmp, check=True, capture_output=True)
         deb = next(Path(tmp).glob("*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), tmp + "/x"], check=True)
         return json.loads((Path(tmp) / "x" / PROFILE_IN_PACKAGE).read_text())
