@@ -82,8 +82,8 @@ ensure_python() {  # the virtualenv, re-synced whenever pyproject.toml changes
   fi
   if [ "$(cat "$stamp" 2> /dev/null)" != "$want" ]; then
     say "installing Python packages"
-    "$PY" -m pip install -q --upgrade pip > /dev/null
-    "$PY" -m pip install -q -e "$ROOT[test]"
+    "$PY" -m pip install -q --upgrade pip > "$LOGS/pip.log" 2>&1
+    "$PY" -m pip install -q -e "$ROOT[test]" >> "$LOGS/pip.log" 2>&1 || { tail -20 "$LOGS/pip.log"; exit 1; }
     echo "$want" > "$stamp"
   fi
 }

@@ -26,7 +26,6 @@ if not DEBUG:
         raise ImproperlyConfigured("DEBUG is off and ALLOWED_HOSTS is empty: list the host names Berth serves.")
 
 INSTALLED_APPS = [
-    "daphne",  # makes runserver ASGI; production runs uvicorn
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
