@@ -67,7 +67,10 @@ def remove_test_sandboxes():
 
     client = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
     for c in client.containers.list(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
-        c.remove(force=True, v=True)
+        try:
+            c.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass  # removed meanwhile by the platform itself
     for v in client.volumes.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
         v.remove(force=True)
     for n in client.networks.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
@@ -79,6 +82,13 @@ def docker_engine():
     """The real engine, emptied of test sandboxes before and after the session."""
     assert settings.SANDBOX_PREFIX.startswith("berthtest"), "tests must run with their own sandbox prefix"
     remove_test_sandboxes()
+    yield
+    remove_test_sandboxes()
+
+
+@pytest.fixture
+def sandboxes_removed_after(docker_engine):
+    """Remove the test's sandboxes when it ends (the database forgets them at its flush)."""
     yield
     remove_test_sandboxes()
 

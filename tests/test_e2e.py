@@ -49,7 +49,7 @@ def type_in_terminal(page, text):
     page.keyboard.type(text)
 
 
-def test_new_learner_walks_the_whole_path(page, stack, roles, course):
+def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_removed_after):
     from labs.models import Step
 
     page.goto(f"{stack.http}/accounts/signup/")

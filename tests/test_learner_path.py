@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytes
 
 
 @pytest.fixture
-def started(stack, learner, course):
+def started(stack, learner, course, sandboxes_removed_after):
     """Alice starts Day 1's lab through HTTP and waits on the events socket until it is ready."""
     browser = Browser(stack, learner)
     response = browser.post("/sessions/start/1/")

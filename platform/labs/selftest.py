@@ -37,7 +37,7 @@ class LabRun:
         return bool(self.results) and all(r.ok for r in self.results)
 
 
-def run_lab(lab: LabDef, host: str, say=lambda line: None) -> LabRun:
+def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False) -> LabRun:
     backend = get_backend(host)
     run = LabRun(lab.slug)
     tag = uuid.uuid4().hex[:8]
@@ -83,9 +83,13 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None) -> LabRun:
                     return run
         record("-", "sandbox + setup", True, started)
 
-        def check(step, index):  # noqa: ARG001
+        def check(step, index):
             node = step.node or lab.nodes[0]
-            return backend.exec(ids[node], step.check, timeout=step.timeout)
+            result = backend.exec(ids[node], step.check, timeout=step.timeout)
+            if verbose:  # what the learner would read
+                for line in result.output.rstrip().splitlines():
+                    say(f"{lab.slug:<32} step {index}   | {line}")
+            return result
 
         for index, step in enumerate(lab.steps, start=1):
             t = time.monotonic()
@@ -118,6 +122,8 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None) -> LabRun:
                 t,
                 "" if result.exit_code == 0 else f"exit {result.exit_code}: {last_line(result.output)}",
             )
+        # Each sabotage starts from the solved state and is undone by the solution afterwards,
+        # so it proves its own step's check and never leaks into the next one.
         for index, step in enumerate(lab.steps, start=1):
             if not step.sabotage.strip():
                 continue
@@ -132,6 +138,7 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None) -> LabRun:
                 t,
                 "" if result.exit_code != 0 else "the check still passed after the sabotage",
             )
+            backend.exec(ids[node], step.solution, timeout=max(step.timeout, 120))
     except SandboxError as e:
         record("-", "sandbox", False, started, str(e)[:200])
     finally:
@@ -147,10 +154,10 @@ def last_line(output: str) -> str:
     return lines[-1][:160] if lines else "(no output)"
 
 
-def run_labs(labs: list[LabDef], parallel: int, say) -> list[LabRun]:
+def run_labs(labs: list[LabDef], parallel: int, say, verbose: bool = False) -> list[LabRun]:
     hosts = list(settings.DOCKER_HOSTS)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        futures = [pool.submit(run_lab, lab, hosts[i % len(hosts)], say) for i, lab in enumerate(labs)]
+        futures = [pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose) for i, lab in enumerate(labs)]
         return [f.result() for f in futures]
 
 
