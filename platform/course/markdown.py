@@ -1,5 +1,7 @@
 """Markdown for lessons and lab steps, sanitised: authored text cannot inject script."""
 
+import re
+
 import bleach
 import markdown as md
 
@@ -17,11 +19,16 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+# ```bash run  marks a code block runnable: the page gives it a button that types it into the terminal.
+RUNNABLE_FENCE = re.compile(r"^(\s*)```([\w+-]+)[ \t]+run[ \t]*$", re.MULTILINE)
+
+
 def render(text: str) -> str:
+    text = RUNNABLE_FENCE.sub(r"\1```{ .\2 .run }", text)
     # baselevel=2: the page owns the one <h1>; an author's "# Heading" becomes an <h2>.
     html = md.markdown(
         text,
-        extensions=["fenced_code", "tables", "sane_lists", "toc"],
+        extensions=["fenced_code", "attr_list", "tables", "sane_lists", "toc"],
         extension_configs={"toc": {"baselevel": 2}},
         output_format="html",
     )

@@ -75,3 +75,22 @@ class CheckRun(models.Model):
 
     def __str__(self):
         return f"check {self.pk} of {self.step} ({self.state})"
+
+
+class SolutionReveal(models.Model):
+    """A learner saw a step's solution: on request, or offered after repeated failed checks."""
+
+    ASKED = "asked"
+    AFTER_FAILURES = "after failures"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="solution_reveals")
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="solution_reveals")
+    session = models.ForeignKey("sandboxes.LabSession", null=True, on_delete=models.SET_NULL)
+    reason = models.CharField(max_length=20, choices=[(ASKED, ASKED), (AFTER_FAILURES, AFTER_FAILURES)])
+    revealed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "step"], name="one_reveal_per_step")]
+
+    def __str__(self):
+        return f"{self.user} saw the solution of {self.step}"

@@ -6,4 +6,5 @@ app_name = "labs"
 urlpatterns = [
     path("sessions/<int:session_id>/steps/<int:position>/", views.step, name="step"),
     path("sessions/<int:session_id>/steps/<int:position>/check/", views.check, name="check"),
+    path("sessions/<int:session_id>/steps/<int:position>/solution/", views.reveal_solution, name="solution"),
 ]

@@ -4,6 +4,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from course.progress import passed_step_ids
 from labs.checks import CheckRefused, start_check
+from labs.models import SolutionReveal
 from labs.workspace import step_context
 from sandboxes.access import get_own_session
 
@@ -33,3 +34,16 @@ def check(request, session_id: int, position: int):
 def step(request, session_id: int, position: int):
     session = get_own_session(request, session_id)
     return render_step(request, session, get_object_or_404(session.lab.steps, position=position))
+
+
+@require_POST
+@login_required
+def reveal_solution(request, session_id: int, position: int):
+    session = get_own_session(request, session_id)
+    step = get_object_or_404(session.lab.steps, position=position)
+    SolutionReveal.objects.get_or_create(
+        user=request.user, step=step, defaults={"session": session, "reason": SolutionReveal.ASKED}
+    )
+    if request.htmx:
+        return render_step(request, session, step)
+    return redirect("course:day", day=session.lab.lessons.first().day)

@@ -1,8 +1,10 @@
 """What the lab panel of a day's page shows, for one learner."""
 
+from django.conf import settings
+
 from course.models import Lesson
 from course.progress import passed_step_ids
-from labs.models import CheckRun, Step
+from labs.models import CheckRun, SolutionReveal, Step
 from sandboxes.models import LabSession
 
 
@@ -12,7 +14,21 @@ def live_session(user, lab) -> LabSession | None:
 
 def step_context(user, step: Step, session: LabSession | None, passed: set[int]) -> dict:
     last = CheckRun.objects.filter(user=user, step=step).first()
-    return {"step": step, "last_run": last, "passed": step.pk in passed, "session": session}
+    failures = CheckRun.objects.filter(user=user, step=step, state__in=[CheckRun.FAILED, CheckRun.TIMED_OUT]).count()
+    revealed = SolutionReveal.objects.filter(user=user, step=step).exists()
+    if not revealed and failures >= settings.SOLUTION_AFTER_FAILURES:
+        SolutionReveal.objects.get_or_create(
+            user=user, step=step, defaults={"session": session, "reason": SolutionReveal.AFTER_FAILURES}
+        )
+        revealed = True
+    return {
+        "step": step,
+        "last_run": last,
+        "passed": step.pk in passed,
+        "session": session,
+        "solution_shown": revealed,
+        "failures_before_solution": max(0, settings.SOLUTION_AFTER_FAILURES - failures),
+    }
 
 
 def lab_panel_context(user, lesson: Lesson, session: LabSession | None = None) -> dict:

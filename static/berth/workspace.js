@@ -159,9 +159,60 @@
     timerHandle = setInterval(tick, 1000);
   }
 
+  // --- code blocks: copy, and run in the terminal for blocks marked runnable ----------------
+  function addCodeActions(root) {
+    root.querySelectorAll(".prose pre").forEach((pre) => {
+      const code = pre.querySelector("code");
+      if (!code || pre.querySelector(".code-actions")) return;
+      const bar = document.createElement("div");
+      bar.className = "code-actions";
+      const copy = actionButton("Copy", "Copy to the clipboard", () => copyText(code.textContent.trim(), copy));
+      bar.append(copy);
+      if (pre.classList.contains("run")) {
+        bar.append(actionButton("Run ▶", "Type this into the terminal", () => runInTerminal(code.textContent)));
+      }
+      pre.prepend(bar);
+    });
+  }
+
+  function actionButton(label, title, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "small";
+    b.textContent = label;
+    b.title = title;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function copyText(text, button) {
+    const done = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1200); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done);
+      return;
+    }
+    const area = document.createElement("textarea");  // plain-http fallback
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+    done();
+  }
+
+  function runInTerminal(text) {
+    if (!terminal || !terminal.sock || terminal.sock.readyState !== WebSocket.OPEN) {
+      alert("Start the lab first: the command runs in your sandbox's terminal.");
+      return;
+    }
+    for (const line of text.replace(/\n+$/, "").split("\n")) send(terminal, ["stdin", line + "\r"]);
+    terminal.term.focus();
+  }
+
   // --- wiring -----------------------------------------------------------------------------
   function initPanel() {
     const p = panel();
+    if (p) addCodeActions(p);
     if (!p || !p.dataset.sessionId || FINAL_STATES.slice(1).includes(p.dataset.state)) {
       if (events) { events.onclose = null; events.close(); events = null; }
       closeTerminal();
@@ -187,7 +238,7 @@
     mermaid.run({ querySelector: ".mermaid" });
   }
 
-  document.addEventListener("DOMContentLoaded", () => { renderDiagrams(); initPanel(); });
+  document.addEventListener("DOMContentLoaded", () => { renderDiagrams(); addCodeActions(document); initPanel(); });
   // initPanel is idempotent: it reopens the terminal only when the panel (and so its element) changed.
   document.addEventListener("htmx:afterSettle", initPanel);
   window.berth = { get terminal() { return terminal; } };

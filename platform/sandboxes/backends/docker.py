@@ -32,8 +32,15 @@ class DockerBackend(SandboxBackend):
         host_options, raw_host = profiles.host_config(spec, settings.SANDBOX_DOCKER_RUNTIME)
         host = self.api.create_host_config(**host_options)
         host.update(raw_host)
+        networking = None
+        if spec.network:  # nodes of a session find each other by hostname on their private network
+            networking = self.api.create_networking_config(
+                {spec.network: self.api.create_endpoint_config(aliases=[spec.hostname])}
+            )
         try:
-            return self.api.create_container(**profiles.container_config(spec), host_config=host)["Id"]
+            return self.api.create_container(
+                **profiles.container_config(spec), host_config=host, networking_config=networking
+            )["Id"]
         except docker.errors.ImageNotFound as e:
             raise SandboxError(str(e), f"The lab image {spec.image} is not built on this host.") from e
         except docker.errors.APIError as e:
