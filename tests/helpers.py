@@ -16,6 +16,7 @@ class Browser:
         client = Client()
         client.force_login(user)
         self.stack = stack
+        self.user_id = user.pk
         self.cookie = client.cookies["sessionid"].value
         self.http = requests.Session()
         self.http.cookies.set("sessionid", self.cookie)
@@ -62,7 +63,10 @@ def terminal_until(ws, needle: bytes, timeout=20) -> bytes:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError(f"{needle!r} not seen in {timeout} s; got {data[-2000:]!r}")
-        message = ws.recv(timeout=remaining)
+        try:
+            message = ws.recv(timeout=remaining)
+        except TimeoutError:
+            raise AssertionError(f"{needle!r} not seen in {timeout} s; got {data[-2000:]!r}") from None
         if isinstance(message, bytes):
             data += message
     return data

@@ -10,7 +10,8 @@ PY = sys.executable
 
 
 def run(code, **env):
-    full_env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    unset = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL")
+    full_env = {k: v for k, v in os.environ.items() if k not in unset}
     full_env.update(env)
     return subprocess.run([PY, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60)
 

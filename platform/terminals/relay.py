@@ -33,7 +33,8 @@ class Shell:
         self.relay, self.key, self.container = relay, key, container
         self.viewers: set[str] = set()
         self.scrollback = bytearray()
-        self.inputs: asyncio.Queue[bytes | None] = asyncio.Queue()
+        # Keystrokes and resizes, in the order they came: a resize is (rows, cols).
+        self.inputs: asyncio.Queue[bytes | tuple[int, int] | None] = asyncio.Queue()
         self.lock = asyncio.Lock()  # keeps replay and live output in order for a new viewer
         self.tty = None
         self.opening: asyncio.Task | None = None
@@ -62,9 +63,12 @@ class Shell:
 
     async def write_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while (data := await self.inputs.get()) is not None:
+        while (item := await self.inputs.get()) is not None:
+            if isinstance(item, tuple):
+                await asyncio.to_thread(self.relay.backend.resize_tty, self.tty, *item)
+                continue
             try:
-                await loop.sock_sendall(self.tty.sock, data)
+                await loop.sock_sendall(self.tty.sock, item)
             except OSError:
                 return
 
@@ -162,7 +166,7 @@ class Relay:
             await shell.deliver(viewer, {"type": "tty.exit", "reason": e.learner_message})
             return
         await shell.attach(viewer)
-        await asyncio.to_thread(self.backend.resize_tty, shell.tty, rows, cols)
+        shell.inputs.put_nowait((rows, cols))
 
     async def tty_input(self, message: dict) -> None:
         shell = self.shells.get(message["key"])
@@ -171,8 +175,8 @@ class Relay:
 
     async def tty_resize(self, message: dict) -> None:
         shell = self.shells.get(message["key"])
-        if shell and shell.tty:
-            self.spawn(asyncio.to_thread(self.backend.resize_tty, shell.tty, message["rows"], message["cols"]))
+        if shell:
+            shell.inputs.put_nowait((message["rows"], message["cols"]))
 
     async def tty_detach(self, message: dict) -> None:
         shell = self.shells.get(message["key"])
