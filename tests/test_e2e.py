@@ -67,13 +67,24 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
     expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
     expect(page.locator(".timer")).to_contain_text("left")
 
-    type_in_terminal(page, "docker version\n")
+    # The step's runnable block types `docker version` into the terminal.
+    page.locator("#step-1 pre.run button", has_text="Run").click()
     expect(page.locator(".xterm-rows")).to_contain_text("Server:", timeout=15000)
 
     # Check before doing the work: it fails and says why.
     page.click("#step-1 .check-button")
     expect(page.locator("#step-1 .check-result")).to_have_attribute("data-state", "failed", timeout=30000)
     assert page.locator("#step-1 .check-output").inner_text().strip()
+
+    # The hint can be read any time; the solution is revealed on request, and recorded.
+    page.locator("#step-1 .hint summary").click()
+    expect(page.locator("#step-1 .hint .prose")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#step-1 .solution-form button").click()
+    expect(page.locator("#step-1 .solution pre")).to_contain_text("answers")
+    from labs.models import SolutionReveal
+
+    assert SolutionReveal.objects.filter(user__username="newlearner", step__position=1, reason="asked").exists()
 
     # Do step 1's work in the terminal, line by line, then check again.
     solution = Step.objects.get(lab__slug="day01-docker-architecture", position=1).solution_script

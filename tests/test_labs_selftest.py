@@ -26,3 +26,20 @@ def test_labtest_fails_a_lab_whose_check_passes_before_the_work(docker_engine, s
     with pytest.raises(CommandError, match="too-easy"):
         call_command("labtest", "--junit", str(tmp_path / "out.xml"))
     assert "the check passed before the work was done" in capsys.readouterr().out
+
+
+def test_a_three_node_lab_passes_labtest(docker_engine, settings, tmp_path, capsys):
+    lab = tmp_path / "three-nodes"
+    lab.mkdir()
+    (lab / "lab.yaml").write_text(
+        "title: Three nodes\nimage: berth/base:latest\nnodes: [node1, node2, node3]\nsteps:\n"
+        "  - title: A file on node2\n    text: x\n    hint: x\n    node: node2\n"
+        "    check: 'test -f /tmp/marker && hostname | grep -qx node2'\n    solution: touch /tmp/marker\n"
+        "  - title: node3 resolves the others\n    text: x\n    hint: x\n    node: node3\n"
+        "    check: 'getent hosts node1 node2 >/dev/null && test -f /tmp/ok'\n"
+        "    solution: 'getent hosts node1 node2 && touch /tmp/ok'\n    sabotage: rm /tmp/ok\n"
+    )
+    settings.COURSE_LABS_DIR = tmp_path
+    call_command("labtest", "--junit", str(tmp_path / "out.xml"))
+    out = capsys.readouterr().out
+    assert "1/1 labs passed" in out and "check fails sabotaged" in out
