@@ -125,3 +125,31 @@ def test_reaper_removes_orphans_and_closes_sessions_whose_sandbox_vanished(backe
     session.refresh_from_db()
     expired.refresh_from_db()
     assert session.state == expired.state == LabSession.ENDED
+
+
+def test_a_container_of_the_same_name_made_for_another_session_is_never_adopted(backend, sandbox):
+    from sandboxes.backends.base import SandboxError
+
+    sandbox("taken", "standard")
+    intruder = spec("taken", "standard")
+    intruder.labels = {**intruder.labels, "berth.session": "999"}
+    with pytest.raises(SandboxError, match="refusing to adopt"):
+        backend.create(intruder)
+
+
+def test_sandbox_names_never_repeat_for_the_same_session_and_node():
+    from sandboxes.lifecycle import sandbox_name
+
+    assert sandbox_name(1, "node1") != sandbox_name(1, "node1")
+
+
+def test_orphaned_engine_volumes_are_removed(backend):
+    import docker
+
+    client = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
+    volume = client.volumes.create(
+        f"{settings.SANDBOX_PREFIX}-lost-engine", labels={"berth.prefix": settings.SANDBOX_PREFIX}
+    )
+    assert backend.remove_orphaned_storage() >= 1
+    with pytest.raises(docker.errors.NotFound):
+        client.volumes.get(volume.name)

@@ -6,6 +6,7 @@ a worker was killed yields exactly one sandbox per node or none.
 """
 
 import logging
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,7 +36,9 @@ def pick_host() -> str:
 
 
 def sandbox_name(session_id: int, node: str) -> str:
-    return f"{settings.SANDBOX_PREFIX}-s{session_id}-{node}"
+    """Unique even across database resets or two installations sharing an engine: a retried task
+    reads the same name back from the Sandbox row; a new session never meets an old container."""
+    return f"{settings.SANDBOX_PREFIX}-s{session_id}-{secrets.token_hex(4)}-{node}"
 
 
 def network_name(session_id: int) -> str:
@@ -198,7 +201,7 @@ def remove_sandboxes(session: LabSession) -> None:
 def reap(host: str) -> dict:
     """End expired sessions and reconcile the database with what the engine really runs."""
     now = timezone.now()
-    counts = {"expired": 0, "orphans_removed": 0, "vanished": 0}
+    counts = {"expired": 0, "orphans_removed": 0, "vanished": 0, "volumes_removed": 0}
     for session_id in LabSession.objects.filter(host=host, state=LabSession.READY, expires_at__lt=now).values_list(
         "pk", flat=True
     ):
@@ -215,6 +218,7 @@ def reap(host: str) -> dict:
         if info.name not in live_names:
             backend.remove(info.container_id)
             counts["orphans_removed"] += 1
+    counts["volumes_removed"] = backend.remove_orphaned_storage()
     running_names = {info.name for info in running if info.running}
     stale = now - timedelta(seconds=settings.SANDBOX_READY_TIMEOUT * 3)
     for session in LabSession.objects.filter(host=host, state__in=LabSession.LIVE_STATES):

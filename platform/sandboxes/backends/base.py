@@ -94,6 +94,10 @@ class SandboxBackend:
         """Every sandbox this platform made on this host, for reconciliation."""
         raise NotImplementedError
 
+    def remove_orphaned_storage(self) -> int:
+        """Remove per-sandbox storage (e.g. a nested engine's volume) whose sandbox is gone; return how many."""
+        raise NotImplementedError
+
     def create_network(self, name: str, labels: dict[str, str]) -> None:
         raise NotImplementedError
 

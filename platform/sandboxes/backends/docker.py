@@ -25,10 +25,9 @@ class DockerBackend(SandboxBackend):
 
     # --- lifecycle ---------------------------------------------------------------------------
     def create(self, spec: SandboxSpec) -> str:
-        try:
-            return self.client.containers.get(spec.name).id  # a retried task finds its own container
-        except docker.errors.NotFound:
-            pass
+        existing = self._own_container(spec)  # a retried task finds the container it made
+        if existing:
+            return existing
         host_options, raw_host = profiles.host_config(spec, settings.SANDBOX_DOCKER_RUNTIME)
         host = self.api.create_host_config(**host_options)
         host.update(raw_host)
@@ -44,9 +43,22 @@ class DockerBackend(SandboxBackend):
         except docker.errors.ImageNotFound as e:
             raise SandboxError(str(e), f"The lab image {spec.image} is not built on this host.") from e
         except docker.errors.APIError as e:
-            if e.status_code == 409:  # created concurrently by a retried task
-                return self.client.containers.get(spec.name).id
+            if e.status_code == 409 and (existing := self._own_container(spec)):  # made concurrently by a retry
+                return existing
             raise SandboxError(f"create {spec.name}: {e}") from e
+
+    def _own_container(self, spec: SandboxSpec) -> str | None:
+        """The id of the container named spec.name, if it was made for this very spec; a container
+        of that name made for anything else (another session, another installation) is an error,
+        never adopted."""
+        try:
+            info = self.api.inspect_container(spec.name)
+        except docker.errors.NotFound:
+            return None
+        labels = info["Config"].get("Labels") or {}
+        if any(labels.get(key) != value for key, value in spec.labels.items()):
+            raise SandboxError(f"{spec.name} exists with other labels {labels}; refusing to adopt it")
+        return info["Id"]
 
     def start(self, sandbox_id: str) -> None:
         try:
@@ -118,6 +130,25 @@ class DockerBackend(SandboxBackend):
             SandboxInfo(c["Id"], c["Names"][0].lstrip("/"), c.get("Labels") or {}, c["State"] == "running")
             for c in found
         ]
+
+    def remove_orphaned_storage(self) -> int:
+        in_use = {
+            m["Name"]
+            for c in self.api.containers(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"})
+            for m in c.get("Mounts", [])
+            if m.get("Type") == "volume"
+        }
+        removed = 0
+        volumes = self.api.volumes(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}).get("Volumes") or []
+        for volume in volumes:
+            if volume["Name"] in in_use:
+                continue
+            try:
+                self.api.remove_volume(volume["Name"])
+                removed += 1
+            except docker.errors.APIError:
+                pass  # in use after all (a sandbox being created right now), or already gone
+        return removed
 
     def create_network(self, name: str, labels: dict[str, str]) -> None:
         if self.api.networks(names=[name]):
