@@ -61,3 +61,14 @@ def env_mapping(name: str, default: str) -> dict[str, str]:
             raise ImproperlyConfigured(f"{name}: {item!r} is not of the form name=value")
         result[key.strip()] = value.strip()
     return result
+
+
+def env_warm_pool(name: str, default: str) -> dict[tuple[str, str], int]:
+    """Parse "profile/image=count,..." into {(profile, image): count}."""
+    pool = {}
+    for key, count in env_mapping(name, default).items():
+        profile, sep, image = key.partition("/")
+        if not sep or profile not in ("standard", "docker") or not image or not count.isdigit():
+            raise ImproperlyConfigured(f"{name}: {key}={count!r} is not of the form profile/image=count")
+        pool[(profile, image)] = int(count)
+    return pool

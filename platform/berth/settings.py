@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from berth.env import env_bool, env_int, env_list, env_mapping, env_str
+from berth.env import env_bool, env_int, env_list, env_mapping, env_str, env_warm_pool
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 DATA_DIR = Path(env_str("BERTH_DATA_DIR", str(BASE_DIR / "var")))
@@ -136,6 +136,8 @@ CELERY_TASK_DEFAULT_QUEUE = "berth"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
     "reap-sandboxes": {"task": "sandboxes.tasks.reap_sandboxes", "schedule": 60.0},
+    "refill-warm-pools": {"task": "sandboxes.tasks.refill_pools", "schedule": 20.0},
+    "dispatch-waiting-sessions": {"task": "sandboxes.tasks.dispatch_waiting_task", "schedule": 10.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -154,6 +156,14 @@ SANDBOX_DOCKER_PIDS = env_int("BERTH_SANDBOX_DOCKER_PIDS", 2048, minimum=128)
 SANDBOX_TIME_LIMIT_MAX_MINUTES = env_int("BERTH_TIME_LIMIT_MAX_MINUTES", 240, minimum=5)
 SANDBOX_READY_TIMEOUT = env_int("BERTH_SANDBOX_READY_TIMEOUT", 90, minimum=5)
 SANDBOX_SESSIONS_PER_LEARNER = env_int("BERTH_SESSIONS_PER_LEARNER", 1, minimum=1)
+SANDBOX_STARTS_PER_HOUR = env_int("BERTH_STARTS_PER_HOUR", 20, minimum=1)  # per learner
+SANDBOX_EXTEND_MINUTES = env_int("BERTH_EXTEND_MINUTES", 15, minimum=1)
+SANDBOX_IDLE_MINUTES = env_int("BERTH_IDLE_MINUTES", 30, minimum=1)  # no terminal input, no check
+# Capacity of each Docker host in slots; a standard sandbox takes 1, a Docker-in-Docker one more.
+SANDBOX_HOST_SLOTS = env_int("BERTH_HOST_SLOTS", 50, minimum=1)
+SANDBOX_DOCKER_SLOTS = env_int("BERTH_DOCKER_SANDBOX_SLOTS", 2, minimum=1)
+# Warm pool per host: "profile/image=count,...", e.g. "docker/berth/docker:latest=2".
+SANDBOX_WARM_POOL = env_warm_pool("BERTH_WARM_POOL", "docker/berth/docker:latest=2")
 SOLUTION_AFTER_FAILURES = env_int("BERTH_SOLUTION_AFTER_FAILURES", 3, minimum=1)  # failed checks
 TERMINAL_SCROLLBACK_BYTES = env_int("BERTH_TERMINAL_SCROLLBACK_BYTES", 256 * 1024, minimum=4096)
 

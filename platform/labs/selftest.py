@@ -14,7 +14,8 @@ from django.conf import settings
 
 from labs.format import LabDef
 from sandboxes.backends import get_backend
-from sandboxes.backends.base import SandboxError, SandboxSpec
+from sandboxes.backends.base import SandboxError
+from sandboxes.pool import spec_for
 
 
 @dataclass
@@ -45,7 +46,6 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
     labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.labtest": lab.slug}
     network = f"{prefix}-net" if len(lab.nodes) > 1 else None
     ids: dict[str, str] = {}
-    docker_profile = lab.profile == "docker"
 
     def record(step, phase, ok, started, detail=""):
         result = Result(lab.slug, step, phase, ok, time.monotonic() - started, detail)
@@ -57,17 +57,7 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
         if network:
             backend.create_network(network, labels)
         for node in lab.nodes:
-            spec = SandboxSpec(
-                name=f"{prefix}-{node}",
-                image=lab.image,
-                profile=lab.profile,
-                hostname=node,
-                labels=labels,
-                memory_mb=settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
-                cpus=settings.SANDBOX_CPUS,
-                pids=settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
-                network=network,
-            )
+            spec = spec_for(f"{prefix}-{node}", lab.image, lab.profile, node, labels, network)
             ids[node] = backend.create(spec)
             backend.start(ids[node])
         for node in lab.nodes:

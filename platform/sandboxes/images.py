@@ -37,10 +37,15 @@ def has_image(client: docker.DockerClient, tag: str) -> bool:
         return False
 
 
-def ensure_base(client: docker.DockerClient, say: Say) -> None:
+def ensure_base(client: docker.DockerClient, say: Say, donors: tuple[docker.DockerClient, ...] = ()) -> None:
     if has_image(client, BASE_IMAGE):
         say(f"{BASE_IMAGE}: present")
         return
+    for donor in donors:  # another engine of this platform already has it: copy, no rebuild
+        if has_image(donor, BASE_IMAGE):
+            say(f"{BASE_IMAGE}: copying from another Docker host")
+            client.images.load(b"".join(donor.images.get(BASE_IMAGE).save(named=True)))
+            return
     try:
         say(f"{BASE_IMAGE}: trying to pull")
         client.images.pull(BASE_IMAGE)
@@ -100,8 +105,10 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say) -> None:
     say(f"{tag}: built in {time.monotonic() - started:.1f} s")
 
 
-def build_all(client: docker.DockerClient, say: Say, only: list[str] | None = None) -> None:
-    ensure_base(client, say)
+def build_all(
+    client: docker.DockerClient, say: Say, only: list[str] | None = None, donors: tuple[docker.DockerClient, ...] = ()
+) -> None:
+    ensure_base(client, say, donors)
     for entry in image_manifest():
         if only and entry["recipe"] not in only:
             continue

@@ -14,25 +14,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from labs.models import Lab
-from sandboxes import events
+from sandboxes import events, placement, pool
 from sandboxes.backends import get_backend
-from sandboxes.backends.base import SandboxError, SandboxSpec
-from sandboxes.models import LabSession, Sandbox
+from sandboxes.backends.base import SandboxError
+from sandboxes.models import LabSession, Sandbox, WarmSandbox
 
 log = logging.getLogger(__name__)
 
 
 class StartRefused(Exception):
     """A start the learner cannot have right now; the message says why."""
-
-
-def pick_host() -> str:
-    """The Docker host with the fewest live sessions."""
-    live = {host: 0 for host in settings.DOCKER_HOSTS}
-    for host in LabSession.objects.filter(state__in=LabSession.LIVE_STATES).values_list("host", flat=True):
-        if host in live:
-            live[host] += 1
-    return min(live, key=lambda host: live[host])
 
 
 def sandbox_name(session_id: int, node: str) -> str:
@@ -46,28 +37,52 @@ def network_name(session_id: int) -> str:
 
 
 def create_session(user, lab: Lab) -> LabSession:
-    """Record a new session and queue its provisioning (after the transaction commits)."""
+    """Record a new session and, if a host has room, queue its provisioning (after the commit);
+    otherwise it waits in line (placement.dispatch_waiting places it when room frees up)."""
     if lab.profile == Lab.PROFILE_DOCKER and not settings.SANDBOX_DOCKER_PROFILE_ENABLED:
         raise StartRefused(
             "This lab needs a sandbox with its own Docker engine, and the administrator has not "
             "enabled Docker-in-Docker sandboxes on this platform."
         )
+    recent = LabSession.objects.filter(user=user, created_at__gte=timezone.now() - timedelta(hours=1)).count()
+    if recent >= settings.SANDBOX_STARTS_PER_HOUR:
+        raise StartRefused(
+            f"You have started {recent} labs in the last hour, the most allowed. Please wait a little "
+            "before starting another; your running work is not affected."
+        )
     from sandboxes.tasks import provision_session
 
     with transaction.atomic():
+        host = placement.pick_host(lab.profile, len(lab.nodes), lab.image)
         session = LabSession.objects.create(
             user=user,
             lab=lab,
-            host=pick_host(),
+            host=host or "",
             expires_at=timezone.now() + timedelta(minutes=lab.time_limit_minutes),
-            message="Waiting for a worker",
+            message="Waiting for a worker" if host else "All sandboxes are busy: waiting for a place",
         )
         for node in lab.nodes:
             Sandbox.objects.create(session=session, node=node, name=sandbox_name(session.pk, node))
-        transaction.on_commit(
-            lambda: provision_session.apply_async(args=[session.pk], queue=f"sandboxes.{session.host}")
-        )
+        if host:
+            transaction.on_commit(lambda: provision_session.apply_async(args=[session.pk], queue=f"sandboxes.{host}"))
+        else:
+            transaction.on_commit(placement.dispatch_waiting)
     return session
+
+
+def extend(session: LabSession) -> bool:
+    """Add SANDBOX_EXTEND_MINUTES, never past SANDBOX_TIME_LIMIT_MAX_MINUTES from the start."""
+    if session.state != LabSession.READY:
+        return False
+    started = session.ready_at or session.created_at
+    latest = started + timedelta(minutes=settings.SANDBOX_TIME_LIMIT_MAX_MINUTES)
+    new_expiry = min(session.expires_at + timedelta(minutes=settings.SANDBOX_EXTEND_MINUTES), latest)
+    if new_expiry <= session.expires_at:
+        return False
+    LabSession.objects.filter(pk=session.pk, state=LabSession.READY).update(expires_at=new_expiry)
+    session.expires_at = new_expiry
+    events.publish(session.pk, "expires", expires_at=new_expiry.isoformat())
+    return True
 
 
 def set_state(session: LabSession, state: str, progress: int, message: str) -> None:
@@ -98,19 +113,16 @@ def provision(session_id: int) -> None:
         if len(lab.nodes) > 1:
             network = network_name(session.pk)
             backend.create_network(network, labels)
-        docker_profile = lab.profile == Lab.PROFILE_DOCKER
         sandboxes = list(session.sandboxes.all())
         for sandbox in sandboxes:
-            spec = SandboxSpec(
-                name=sandbox.name,
-                image=lab.image,
-                profile=lab.profile,
-                hostname=sandbox.node,
-                labels={**labels, "berth.node": sandbox.node},
-                memory_mb=settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
-                cpus=settings.SANDBOX_CPUS,
-                pids=settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
-                network=network,
+            if not sandbox.container_id and len(sandboxes) == 1:
+                sandbox.container_id = pool.claim(session.host, sandbox, lab.image, lab.profile) or ""
+                if sandbox.container_id:
+                    sandbox.save(update_fields=["container_id"])
+                    set_state(session, LabSession.CREATING, 40, "Taking a warm sandbox")
+                    continue
+            spec = pool.spec_for(
+                sandbox.name, lab.image, lab.profile, sandbox.node, {**labels, "berth.node": sandbox.node}, network
             )
             sandbox.container_id = backend.create(spec)
             sandbox.save(update_fields=["container_id"])
@@ -186,9 +198,12 @@ def end(session_id: int, reason: str) -> None:
     LabSession.objects.filter(pk=session_id, ended_at__isnull=True).update(ended_at=timezone.now())
     remove_sandboxes(session)
     events.publish(session_id, "progress", state=LabSession.ENDED, progress=100, message=f"Ended: {reason}")
+    placement.dispatch_waiting()  # slots freed: the next in line gets them
 
 
 def remove_sandboxes(session: LabSession) -> None:
+    if not session.host:
+        return  # it never left the line: nothing was made
     backend = get_backend(session.host)
     for sandbox in session.sandboxes.filter(removed_at__isnull=True):
         backend.remove(sandbox.container_id or sandbox.name)
@@ -198,27 +213,45 @@ def remove_sandboxes(session: LabSession) -> None:
         backend.remove_network(network_name(session.pk))
 
 
+def known_names(host: str) -> set[str]:
+    """Container names the database accounts for on this host: live sessions and the warm pool."""
+    live = Sandbox.objects.filter(session__host=host, session__state__in=LabSession.LIVE_STATES)
+    return set(live.values_list("name", flat=True)) | set(
+        WarmSandbox.objects.filter(host=host).values_list("name", flat=True)
+    )
+
+
 def reap(host: str) -> dict:
-    """End expired sessions and reconcile the database with what the engine really runs."""
+    """End expired and idle sessions, and reconcile the database with what the engine runs."""
     now = timezone.now()
-    counts = {"expired": 0, "orphans_removed": 0, "vanished": 0, "volumes_removed": 0}
+    counts = {"expired": 0, "idle": 0, "orphans_removed": 0, "vanished": 0, "volumes_removed": 0}
     for session_id in LabSession.objects.filter(host=host, state=LabSession.READY, expires_at__lt=now).values_list(
         "pk", flat=True
     ):
         end(session_id, "time limit reached")
         counts["expired"] += 1
+    idle_since = now - timedelta(minutes=settings.SANDBOX_IDLE_MINUTES)
+    for session_id in LabSession.objects.filter(
+        host=host, state=LabSession.READY, last_activity_at__lt=idle_since
+    ).values_list("pk", flat=True):
+        end(session_id, f"no activity for {settings.SANDBOX_IDLE_MINUTES} minutes")
+        counts["idle"] += 1
+
     backend = get_backend(host)
+    counts["pool_removed"] = pool.discard_stale(host)
+    # Rows are written before their containers are made, and a warm sandbox changes its name
+    # when claimed: names known before OR after the listing are not orphans.
+    known = known_names(host)
     running = backend.list_sandboxes()
-    live_names = set(
-        Sandbox.objects.filter(session__host=host, session__state__in=LabSession.LIVE_STATES).values_list(
-            "name", flat=True
-        )
-    )
+    known |= known_names(host)
+    labtest_grace = now.timestamp() - 3600  # a self-test cleans up after itself; only strays are reaped
     for info in running:
-        if info.name not in live_names:
-            backend.remove(info.container_id)
-            counts["orphans_removed"] += 1
+        if info.name in known or ("berth.labtest" in info.labels and info.created > labtest_grace):
+            continue
+        backend.remove(info.container_id)
+        counts["orphans_removed"] += 1
     counts["volumes_removed"] = backend.remove_orphaned_storage()
+
     running_names = {info.name for info in running if info.running}
     stale = now - timedelta(seconds=settings.SANDBOX_READY_TIMEOUT * 3)
     for session in LabSession.objects.filter(host=host, state__in=LabSession.LIVE_STATES):

@@ -63,3 +63,37 @@ class Sandbox(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class SandboxHost(models.Model):
+    """What admins decide about a Docker host (the hosts themselves come from settings)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    drained = models.BooleanField(default=False)  # no new sandboxes; live ones run to their end
+
+    def __str__(self):
+        return self.name + (" (drained)" if self.drained else "")
+
+
+class WarmSandbox(models.Model):
+    """A pre-started sandbox waiting for a learner, so a start only runs the lab's setup."""
+
+    WARMING = "warming"
+    READY = "ready"
+    CLAIMED = "claimed"
+    STATES = [(s, s) for s in (WARMING, READY, CLAIMED)]
+
+    host = models.CharField(max_length=100)
+    image = models.CharField(max_length=200)
+    profile = models.CharField(max_length=20)
+    name = models.CharField(max_length=200, unique=True)
+    container_id = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=10, choices=STATES, default=WARMING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_by = models.OneToOneField(Sandbox, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.state})"

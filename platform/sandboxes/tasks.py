@@ -1,9 +1,10 @@
 """Thin Celery tasks: take ids, call the lifecycle functions. Routed to the host's own queue."""
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
-from sandboxes import lifecycle
+from sandboxes import lifecycle, placement, pool
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -26,3 +27,31 @@ def reap_sandboxes() -> None:
     """On the beat schedule: fan out one reaper per Docker host, on that host's queue."""
     for host in settings.DOCKER_HOSTS:
         reap_host.apply_async(args=[host], queue=f"sandboxes.{host}")
+
+
+@shared_task
+def refill_pool_host(host: str) -> int:
+    return pool.refill(host)
+
+
+@shared_task
+def refill_pools() -> None:
+    """On the beat schedule: top up every host's warm pool, on that host's queue."""
+    for host in settings.DOCKER_HOSTS:
+        refill_pool_host.apply_async(args=[host], queue=f"sandboxes.{host}")
+
+
+@shared_task
+def dispatch_waiting_task() -> int:
+    return placement.dispatch_waiting()
+
+
+@worker_ready.connect
+def reconcile_on_start(sender, **kwargs):
+    """A worker that (re)starts first reconciles the hosts it serves: whatever a killed worker
+    left half-made is cleaned up, then the warm pool is refilled."""
+    queues = {q.name for q in sender.app.amqp.queues.consume_from.values()} if sender else set()
+    for host in settings.DOCKER_HOSTS:
+        if f"sandboxes.{host}" in queues:
+            reap_host.apply_async(args=[host], queue=f"sandboxes.{host}")
+            refill_pool_host.apply_async(args=[host], queue=f"sandboxes.{host}")

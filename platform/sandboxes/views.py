@@ -59,3 +59,15 @@ def panel(request, session_id: int):
     session = get_own_session(request, session_id)
     lesson = session.lab.lessons.first()
     return render_panel(request, lesson, session if session.is_live else None)
+
+
+@require_POST
+@login_required
+def extend(request, session_id: int):
+    session = get_own_session(request, session_id)
+    if not lifecycle.extend(session):
+        messages.info(request, "This lab cannot be extended further.")
+    if request.htmx:
+        return render(request, "labs/timer.html", {"session": session})
+    lesson = session.lab.lessons.first()
+    return redirect("course:day", day=lesson.day) if lesson else redirect("course:map")

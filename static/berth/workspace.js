@@ -37,6 +37,9 @@
       const text = p.querySelector(".start-message");
       if (text) text.textContent = `${ev.message}…`;
       if (ev.state !== p.dataset.state && FINAL_STATES.includes(ev.state)) refreshPanel();
+    } else if (ev.kind === "expires") {
+      const timer = document.querySelector(".timer[data-expires]");
+      if (timer) { timer.dataset.expires = ev.expires_at; startTimer(); }
     } else if (ev.kind === "check.output") {
       (runLines[ev.run] = runLines[ev.run] || []).push(ev.line);
       const out = outputFor(ev.step, ev.run);

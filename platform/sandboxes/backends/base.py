@@ -38,6 +38,7 @@ class SandboxInfo:
     name: str
     labels: dict[str, str]
     running: bool
+    created: float = 0.0  # a Unix timestamp
 
 
 @dataclass
@@ -76,6 +77,10 @@ class SandboxBackend:
 
     def wait_ready(self, sandbox_id: str, timeout: float, progress: Callable[[str], None]) -> None:
         """Return once the sandbox is usable (for the docker profile: its engine answers)."""
+        raise NotImplementedError
+
+    def rename(self, sandbox_id: str, name: str) -> None:
+        """Give a sandbox a new name (a warm-pool sandbox joining a session)."""
         raise NotImplementedError
 
     def poll(self, sandbox_id: str) -> bool:

@@ -92,6 +92,12 @@ class DockerBackend(SandboxBackend):
             f"{sandbox_id} not ready after {timeout:.0f} s", "The sandbox took too long to start. Please try again."
         )
 
+    def rename(self, sandbox_id: str, name: str) -> None:
+        try:
+            self.api.rename(sandbox_id, name)
+        except docker.errors.APIError as e:
+            raise SandboxError(f"rename {sandbox_id} to {name}: {e}") from e
+
     def poll(self, sandbox_id: str) -> bool:
         try:
             return self.api.inspect_container(sandbox_id)["State"]["Running"]
@@ -127,7 +133,9 @@ class DockerBackend(SandboxBackend):
     def list_sandboxes(self) -> list[SandboxInfo]:
         found = self.api.containers(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"})
         return [
-            SandboxInfo(c["Id"], c["Names"][0].lstrip("/"), c.get("Labels") or {}, c["State"] == "running")
+            SandboxInfo(
+                c["Id"], c["Names"][0].lstrip("/"), c.get("Labels") or {}, c["State"] == "running", c["Created"]
+            )
             for c in found
         ]
 

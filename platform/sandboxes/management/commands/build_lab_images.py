@@ -16,6 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, recipes, **options):
         path = seccomp.ensure_profile()
         self.stdout.write(f"seccomp profile for the docker profile: {path}")
+        done = []
         for host, url in settings.DOCKER_HOSTS.items():
             self.stdout.write(self.style.MIGRATE_HEADING(f"Docker host {host} ({url})"))
             client = docker.DockerClient(base_url=url, timeout=600)
@@ -24,5 +25,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"[{host}] {line}")
                 self.stdout.flush()
 
-            images.build_all(client, say, only=recipes or None)
+            images.build_all(client, say, only=recipes or None, donors=tuple(done))
+            done.append(client)
         self.stdout.write(self.style.SUCCESS("lab images ready"))

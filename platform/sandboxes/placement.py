@@ -1,0 +1,89 @@
+"""Where a session's sandboxes go: the Docker host with the most free slots, never a drained one.
+When every host is full, the session waits in line and is placed as soon as slots free up."""
+
+from django.conf import settings
+from django.db import transaction
+
+from sandboxes import events
+from sandboxes.models import LabSession, SandboxHost, WarmSandbox
+
+
+def slots_for(profile: str, nodes: int = 1) -> int:
+    return nodes * (settings.SANDBOX_DOCKER_SLOTS if profile == "docker" else 1)
+
+
+def used_slots() -> dict[str, int]:
+    """Slots taken on every configured host: live sessions plus warm-pool sandboxes."""
+    used = dict.fromkeys(settings.DOCKER_HOSTS, 0)
+    live = LabSession.objects.filter(state__in=LabSession.LIVE_STATES).exclude(host="")
+    for host, profile, nodes in live.values_list("host", "lab__profile", "lab__nodes"):
+        if host in used:
+            used[host] += slots_for(profile, len(nodes))
+    pool = WarmSandbox.objects.filter(state__in=[WarmSandbox.WARMING, WarmSandbox.READY])
+    for host, profile in pool.values_list("host", "profile"):
+        if host in used:
+            used[host] += slots_for(profile)
+    return used
+
+
+def open_hosts() -> list[str]:
+    drained = set(SandboxHost.objects.filter(drained=True).values_list("name", flat=True))
+    return [host for host in settings.DOCKER_HOSTS if host not in drained]
+
+
+def pick_host(profile: str, nodes: int, image: str = "") -> str | None:
+    """The open host with the most free slots that fits, preferring one with a warm sandbox
+    ready for this image; None when all are full."""
+    used = used_slots()
+    need = slots_for(profile, nodes)
+    candidates = [h for h in open_hosts() if settings.SANDBOX_HOST_SLOTS - used[h] >= need]
+    if not candidates:
+        # A warm sandbox already holds its slots: claiming it needs no more.
+        candidates = [h for h in open_hosts() if nodes == 1 and warm_ready(h, profile, image)]
+        if not candidates:
+            return None
+    return max(candidates, key=lambda h: (warm_ready(h, profile, image) and nodes == 1, -used[h]))
+
+
+def warm_ready(host: str, profile: str, image: str) -> bool:
+    return WarmSandbox.objects.filter(host=host, profile=profile, image=image, state=WarmSandbox.READY).exists()
+
+
+def waiting() -> list[LabSession]:
+    return list(
+        LabSession.objects.filter(state=LabSession.QUEUED, host="").select_related("lab").order_by("created_at", "pk")
+    )
+
+
+def queue_position(session: LabSession) -> int:
+    return (
+        LabSession.objects.filter(state=LabSession.QUEUED, host="", created_at__lte=session.created_at)
+        .exclude(created_at=session.created_at, pk__gt=session.pk)
+        .count()
+    )
+
+
+def dispatch_waiting() -> int:
+    """Place waiting sessions, oldest first, while hosts have room; tell the rest their place."""
+    from sandboxes.tasks import provision_session
+
+    placed = 0
+    line = waiting()
+    for position, session in enumerate(line, start=1):
+        host = pick_host(session.lab.profile, len(session.lab.nodes), session.lab.image)
+        if host is None:
+            message = f"All sandboxes are busy: you are number {position - placed} in line"
+            LabSession.objects.filter(pk=session.pk).update(message=message)
+            events.publish(
+                session.pk, "progress", state=LabSession.QUEUED, progress=0, message=message, position=position - placed
+            )
+            continue
+        with transaction.atomic():
+            if LabSession.objects.filter(pk=session.pk, state=LabSession.QUEUED, host="").update(
+                host=host, message="Waiting for a worker"
+            ):
+                placed += 1
+                transaction.on_commit(
+                    lambda pk=session.pk, host=host: provision_session.apply_async(args=[pk], queue=f"sandboxes.{host}")
+                )
+    return placed

@@ -1,0 +1,212 @@
+"""Sandbox lifecycle on real engines: extend, idle culling, start rate limit, capacity and the
+waiting line, drain, the warm pool, and placement across two Docker engines."""
+
+import subprocess
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import docker
+import pytest
+from django.utils import timezone
+
+from course.loader import save_lab
+from labs.format import LabDef, StepDef
+from sandboxes import lifecycle, placement, pool
+from sandboxes.backends import get_backend
+from sandboxes.models import LabSession, SandboxHost, WarmSandbox
+
+pytestmark = pytest.mark.django_db
+
+
+def make_lab(slug="life", profile="standard", nodes=("node1",)):
+    image = "berth/docker:latest" if profile == "docker" else "berth/base:latest"
+    return save_lab(
+        LabDef(
+            slug=slug,
+            path="(test)",
+            title=slug,
+            image=image,
+            profile=profile,
+            time_limit=30,
+            nodes=list(nodes),
+            setup="echo set-up > /root/setup-ran",
+            steps=[StepDef(title="s", text="x", hint="x", check="test -f /root/done", solution="touch /root/done")],
+        )
+    )
+
+
+def ready_session(user, lab, **fields):
+    now = timezone.now()
+    return LabSession.objects.create(
+        user=user,
+        lab=lab,
+        host="local",
+        state=LabSession.READY,
+        ready_at=now,
+        expires_at=now + timedelta(minutes=30),
+        **fields,
+    )
+
+
+# --- rules (no Docker needed) -------------------------------------------------------------------
+def test_extend_adds_time_but_never_past_the_maximum(learner, settings):
+    settings.SANDBOX_EXTEND_MINUTES, settings.SANDBOX_TIME_LIMIT_MAX_MINUTES = 15, 50
+    session = ready_session(learner, make_lab())
+    before = session.expires_at
+    assert lifecycle.extend(session)
+    assert session.expires_at - before == timedelta(minutes=15)
+    assert lifecycle.extend(session)  # capped at ready_at + 50 min
+    assert session.expires_at == session.ready_at + timedelta(minutes=50)
+    assert not lifecycle.extend(session)
+
+
+def test_starts_are_rate_limited_with_a_clear_message(learner, settings):
+    settings.SANDBOX_STARTS_PER_HOUR = 2
+    lab = make_lab()
+    for _ in range(2):
+        LabSession.objects.create(
+            user=learner, lab=lab, host="local", state=LabSession.ENDED, expires_at=timezone.now()
+        )
+    with pytest.raises(lifecycle.StartRefused, match="most allowed"):
+        lifecycle.create_session(learner, lab)
+
+
+def test_a_docker_lab_says_so_plainly_when_the_profile_is_disabled(learner, settings):
+    settings.SANDBOX_DOCKER_PROFILE_ENABLED = False
+    with pytest.raises(lifecycle.StartRefused, match="has not enabled Docker-in-Docker"):
+        lifecycle.create_session(learner, make_lab("dind", "docker"))
+
+
+def test_full_hosts_put_learners_in_a_line_that_advances(roles, learner, other_learner, instructor, settings):
+    settings.SANDBOX_HOST_SLOTS = 2  # one Docker-in-Docker sandbox fills the host
+    lab = make_lab("dind", "docker")
+    first = lifecycle.create_session(learner, lab)
+    second = lifecycle.create_session(other_learner, lab)
+    third = lifecycle.create_session(instructor, lab)
+    assert first.host == "local" and second.host == third.host == ""
+    assert (placement.queue_position(second), placement.queue_position(third)) == (1, 2)
+    assert placement.dispatch_waiting() == 0
+    LabSession.objects.filter(pk=first.pk).update(state=LabSession.ENDED)
+    assert placement.dispatch_waiting() == 1
+    second.refresh_from_db()
+    third.refresh_from_db()
+    assert second.host == "local" and third.host == "" and placement.queue_position(third) == 1
+    assert "number 1 in line" in third.message
+
+
+def test_a_drained_host_gets_no_new_sessions(learner):
+    SandboxHost.objects.create(name="local", drained=True)
+    session = lifecycle.create_session(learner, make_lab())
+    assert session.host == "" and "busy" in session.message
+
+
+# --- on a real engine ---------------------------------------------------------------------------
+@pytest.mark.docker
+def test_an_idle_session_is_culled_and_an_expired_one_ended(learner, docker_engine, settings):
+    settings.SANDBOX_IDLE_MINUTES = 30
+    lab = make_lab()
+    idle = lifecycle.create_session(learner, lab)
+    lifecycle.provision(idle.pk)
+    idle.refresh_from_db()
+    assert idle.state == LabSession.READY
+    container = idle.sandboxes.get().container_id
+    backend = get_backend("local")
+    assert backend.exec(container, "cat /root/setup-ran", 10).output.strip() == "set-up"
+    LabSession.objects.filter(pk=idle.pk).update(last_activity_at=timezone.now() - timedelta(minutes=31))
+    counts = lifecycle.reap("local")
+    idle.refresh_from_db()
+    assert counts["idle"] == 1 and idle.state == LabSession.ENDED and "no activity" in idle.end_reason
+    assert not backend.poll(container)
+
+
+@pytest.mark.docker
+def test_the_warm_pool_is_claimed_then_refilled(learner, docker_engine, settings):
+    settings.SANDBOX_WARM_POOL = {("standard", "berth/base:latest"): 1}
+    assert pool.refill("local") == 1
+    warm = WarmSandbox.objects.get(state=WarmSandbox.READY)
+    session = lifecycle.create_session(learner, make_lab())
+    lifecycle.provision(session.pk)
+    session.refresh_from_db()
+    sandbox = session.sandboxes.get()
+    assert session.state == LabSession.READY
+    assert sandbox.container_id == warm.container_id  # the warm one, renamed to the session's name
+    client = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
+    assert client.containers.get(warm.container_id).name == sandbox.name
+    assert not WarmSandbox.objects.filter(pk=warm.pk).exists()
+    assert lifecycle.reap("local")["orphans_removed"] == 0  # the claimed sandbox is not an orphan
+    assert pool.refill("local") == 1
+    lifecycle.end(session.pk, "test over")
+    WarmSandbox.objects.all().delete()
+
+
+# --- two engines -------------------------------------------------------------------------------
+SECOND_SOCKET = "/var/run/berth-test-docker2.sock"
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_engine):
+    """A second real dockerd on this machine (its own socket, data root and exec root), with the
+    base lab image copied over from the first."""
+    url = f"unix://{SECOND_SOCKET}"
+    if (
+        not Path(SECOND_SOCKET).exists()
+        or subprocess.run(["docker", "-H", url, "info"], capture_output=True).returncode
+    ):
+        root = Path("/var/lib/berth-test-docker2")
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.Popen(
+            [
+                "dockerd",
+                "--host",
+                url,
+                "--data-root",
+                str(root / "data"),
+                "--exec-root",
+                "/var/run/berth-test-docker2",
+                "--pidfile",
+                "/var/run/berth-test-docker2.pid",
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip-masq=false",
+            ],
+            stdout=open(root / "dockerd.log", "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for _ in range(100):
+            if subprocess.run(["docker", "-H", url, "info"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.2)
+    second = docker.DockerClient(base_url=url)
+    try:
+        second.images.get("berth/base:latest")
+    except docker.errors.ImageNotFound:
+        first = docker.DockerClient(base_url="unix:///var/run/docker.sock")
+        second.images.load(b"".join(first.images.get("berth/base:latest").save(named=True)))
+    return url
+
+
+@pytest.mark.docker
+def test_sessions_spread_over_two_engines_and_a_drained_one_gets_none(
+    roles, learner, other_learner, instructor, second_engine, settings
+):
+    settings.DOCKER_HOSTS = {"local": "unix:///var/run/docker.sock", "second": second_engine}
+    lab = make_lab()
+    a = lifecycle.create_session(learner, lab)
+    b = lifecycle.create_session(other_learner, lab)
+    assert {a.host, b.host} == {"local", "second"}  # the emptier host each time
+    on_second = a if a.host == "second" else b
+    lifecycle.provision(on_second.pk)
+    on_second.refresh_from_db()
+    assert on_second.state == LabSession.READY, on_second.error
+    container = on_second.sandboxes.get().container_id
+    assert docker.DockerClient(base_url=second_engine).containers.get(container).status == "running"
+    with pytest.raises(docker.errors.NotFound):
+        docker.DockerClient(base_url="unix:///var/run/docker.sock").containers.get(container)
+    SandboxHost.objects.create(name="second", drained=True)
+    c = lifecycle.create_session(instructor, lab)
+    assert c.host == "local"
+    lifecycle.end(on_second.pk, "test over")
+    assert not get_backend("second").poll(container)
