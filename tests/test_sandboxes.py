@@ -153,3 +153,35 @@ def test_orphaned_engine_volumes_are_removed(backend):
     assert backend.remove_orphaned_storage() >= 1
     with pytest.raises(docker.errors.NotFound):
         client.volumes.get(volume.name)
+
+
+def test_a_session_network_reaches_neither_the_host_nor_the_internet(backend, sandbox):
+    """A service of the host listening on every interface is not reachable through the session
+    network's gateway (the host firewall rule), and nothing routes out."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("0.0.0.0", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    threading.Thread(target=lambda: server.accept(), daemon=True).start()
+    network = f"{settings.SANDBOX_PREFIX}-hostprobe-net"
+    backend.create_network(network, {"berth.prefix": settings.SANDBOX_PREFIX})
+    try:
+        s = spec("hostprobe", "standard")
+        s.network = network
+        sid = backend.create(s)
+        backend.start(sid)
+        backend.wait_ready(sid, 30, lambda phase: None)
+        probe = (
+            "gw=$(ip route | awk '/default/ {print $3}');"
+            f'timeout 3 bash -c "echo > /dev/tcp/$gw/{port}" 2>/dev/null && echo HOST-OPEN || echo host-closed;'
+            "timeout 3 bash -c 'echo > /dev/tcp/1.1.1.1/80' 2>/dev/null && echo NET-OPEN || echo net-closed"
+        )
+        out = backend.exec(sid, probe, timeout=15).output
+        assert "host-closed" in out and "net-closed" in out, out
+        backend.remove(sid)
+    finally:
+        backend.remove_network(network)
+        server.close()

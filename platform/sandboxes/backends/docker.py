@@ -1,8 +1,10 @@
 """The Docker Engine backend: every blocking Docker SDK call of the platform lives here."""
 
+import hashlib
 import io
 import select
 import struct
+import subprocess
 import tarfile
 import time
 from collections.abc import Callable
@@ -15,6 +17,18 @@ from sandboxes import profiles
 from sandboxes.backends.base import ExecResult, SandboxBackend, SandboxError, SandboxInfo, SandboxSpec, Tty
 
 MAX_EXEC_OUTPUT = 64 * 1024  # what a check may print; the rest is cut
+SESSION_BRIDGE_PREFIX = "bth"
+
+
+def ensure_host_firewall() -> None:
+    """Drop whatever a session network sends to the host itself (its gateway address would
+    otherwise reach every host service listening on all interfaces). One rule, matched on the
+    bridge-name prefix, covers every session network; installed once, idempotently. An engine on
+    another machine needs the same rule there (docs/sandboxes.md)."""
+    for tool in ("iptables", "ip6tables"):
+        rule = ["INPUT", "-i", SESSION_BRIDGE_PREFIX + "+", "-j", "DROP"]
+        if subprocess.run([tool, "-C", *rule], capture_output=True).returncode != 0:
+            subprocess.run([tool, "-I", *rule], capture_output=True, check=tool == "iptables")
 
 
 class DockerBackend(SandboxBackend):
@@ -159,9 +173,21 @@ class DockerBackend(SandboxBackend):
         return removed
 
     def create_network(self, name: str, labels: dict[str, str]) -> None:
+        """A session's private network: internal (no route out), on a bridge whose name starts
+        with SESSION_BRIDGE_PREFIX, so one host firewall rule keeps every session off the host."""
+        if self.url.startswith("unix://"):
+            ensure_host_firewall()
         if self.api.networks(names=[name]):
             return
-        self.api.create_network(name, driver="bridge", internal=True, labels=labels, check_duplicate=True)
+        bridge = SESSION_BRIDGE_PREFIX + hashlib.sha1(name.encode()).hexdigest()[:11]  # 15 characters at most
+        self.api.create_network(
+            name,
+            driver="bridge",
+            internal=True,
+            labels=labels,
+            check_duplicate=True,
+            options={"com.docker.network.bridge.name": bridge},
+        )
 
     def remove_network(self, name: str) -> None:
         try:
