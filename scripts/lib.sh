@@ -58,17 +58,46 @@ ensure_redis() {
   exit 1
 }
 
+# The platform's own Docker engine, beside any system dockerd: its own socket and bridge, and a
+# data root on a loop-mounted btrfs file system, so every sandbox gets a disk quota
+# (--storage-opt size) on an ext4 host too. Sandboxes have no network or session networks of their
+# own; builds use the host's network; so this engine manages no iptables NAT, and the rules that
+# keep session networks off the host and away from each other are ours (sandboxes/backends/docker.py).
+ENGINE_SOCKET="${BERTH_ENGINE_SOCKET:-/run/berth/docker.sock}"
+ENGINE_ROOT="${BERTH_ENGINE_ROOT:-/var/lib/berth-engine}"
+ENGINE_DISK_GB="${BERTH_ENGINE_DISK_GB:-64}"
+ENGINE_BRIDGE="berth0"
+
 ensure_docker() {
-  if docker info > /dev/null 2>&1; then
+  if docker -H "unix://$ENGINE_SOCKET" info > /dev/null 2>&1; then
     return
   fi
-  say "starting the Docker engine (dockerd)"
-  (setsid dockerd > "$LOGS/dockerd.log" 2>&1 &)
-  for _ in $(seq 1 100); do
-    docker info > /dev/null 2>&1 && return
+  command -v mkfs.btrfs > /dev/null || apt_install btrfs-progs
+  say "starting Berth's Docker engine ($ENGINE_SOCKET, btrfs data root $ENGINE_ROOT)"
+  mkdir -p "$ENGINE_ROOT" /run/berth
+  if ! mountpoint -q "$ENGINE_ROOT"; then
+    if [ ! -f "$ENGINE_ROOT.img" ]; then
+      truncate -s "${ENGINE_DISK_GB}G" "$ENGINE_ROOT.img"  # sparse: takes space only as it fills
+      mkfs.btrfs -q "$ENGINE_ROOT.img" > /dev/null
+    fi
+    mount -o loop "$ENGINE_ROOT.img" "$ENGINE_ROOT"
+  fi
+  # Quota accounting must be on, and consistent, for the per-sandbox disk caps to hold.
+  btrfs quota enable "$ENGINE_ROOT"
+  btrfs quota rescan -w "$ENGINE_ROOT" > /dev/null
+  if ! ip link show "$ENGINE_BRIDGE" > /dev/null 2>&1; then
+    ip link add "$ENGINE_BRIDGE" type bridge
+    ip addr add 172.30.255.1/24 dev "$ENGINE_BRIDGE"
+    ip link set "$ENGINE_BRIDGE" up
+  fi
+  (setsid dockerd --host "unix://$ENGINE_SOCKET" --data-root "$ENGINE_ROOT/docker" \
+     --exec-root /run/berth/engine --pidfile /run/berth/engine.pid --storage-driver btrfs \
+     --bridge "$ENGINE_BRIDGE" --iptables=false --ip-masq=false > "$LOGS/dockerd.log" 2>&1 &)
+  for _ in $(seq 1 150); do
+    docker -H "unix://$ENGINE_SOCKET" info > /dev/null 2>&1 && return
     sleep 0.2
   done
-  echo "dockerd did not start; see $LOGS/dockerd.log" >&2
+  echo "Berth's dockerd did not start; see $LOGS/dockerd.log" >&2
   exit 1
 }
 

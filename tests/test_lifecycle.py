@@ -146,6 +146,8 @@ SECOND_SOCKET = "/var/run/berth-test-docker2.sock"
 
 @pytest.fixture(scope="session")
 def second_engine(docker_engine):
+    from django.conf import settings
+
     """A second real dockerd on this machine (its own socket, data root and exec root), with the
     base lab image copied over from the first."""
     url = f"unix://{SECOND_SOCKET}"
@@ -183,7 +185,7 @@ def second_engine(docker_engine):
     try:
         second.images.get("berth/base:latest")
     except docker.errors.ImageNotFound:
-        first = docker.DockerClient(base_url="unix:///var/run/docker.sock")
+        first = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
         second.images.load(b"".join(first.images.get("berth/base:latest").save(named=True)))
     return url
 
@@ -192,7 +194,7 @@ def second_engine(docker_engine):
 def test_sessions_spread_over_two_engines_and_a_drained_one_gets_none(
     roles, learner, other_learner, instructor, second_engine, settings
 ):
-    settings.DOCKER_HOSTS = {"local": "unix:///var/run/docker.sock", "second": second_engine}
+    settings.DOCKER_HOSTS = {"local": settings.DOCKER_HOSTS["local"], "second": second_engine}
     lab = make_lab()
     a = lifecycle.create_session(learner, lab)
     b = lifecycle.create_session(other_learner, lab)
@@ -204,7 +206,7 @@ def test_sessions_spread_over_two_engines_and_a_drained_one_gets_none(
     container = on_second.sandboxes.get().container_id
     assert docker.DockerClient(base_url=second_engine).containers.get(container).status == "running"
     with pytest.raises(docker.errors.NotFound):
-        docker.DockerClient(base_url="unix:///var/run/docker.sock").containers.get(container)
+        docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"]).containers.get(container)
     SandboxHost.objects.create(name="second", drained=True)
     c = lifecycle.create_session(instructor, lab)
     assert c.host == "local"

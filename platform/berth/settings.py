@@ -143,14 +143,21 @@ CELERY_TASK_ALWAYS_EAGER = False
 
 # --- Sandboxes ---------------------------------------------------------------------------
 # Docker engines, as name=url pairs; each is served by its own Celery queue "sandboxes.<name>".
-DOCKER_HOSTS = env_mapping("BERTH_DOCKER_HOSTS", "local=unix:///var/run/docker.sock")
+# The default is the engine scripts/up starts for Berth (btrfs data root: per-sandbox disk quotas).
+DOCKER_HOSTS = env_mapping("BERTH_DOCKER_HOSTS", "local=unix:///run/berth/docker.sock")
 SANDBOX_BACKEND = env_str("BERTH_SANDBOX_BACKEND", "sandboxes.backends.docker.DockerBackend")
 SANDBOX_PREFIX = env_str("BERTH_SANDBOX_PREFIX", "berth")  # container names and labels
-SANDBOX_DOCKER_PROFILE_ENABLED = env_bool("BERTH_DOCKER_PROFILE", True)
+# Docker-in-Docker sandboxes hold elevated privileges (docs/security.md): off unless an admin
+# turns them on; scripts/up turns them on for a one-machine demo and says so.
+SANDBOX_DOCKER_PROFILE_ENABLED = env_bool("BERTH_DOCKER_PROFILE", False)
 SANDBOX_DOCKER_RUNTIME = env_str("BERTH_DOCKER_RUNTIME", "") or None  # e.g. sysbox-runc
 SANDBOX_MEMORY_MB = env_int("BERTH_SANDBOX_MEMORY_MB", 512, minimum=64)
 SANDBOX_DOCKER_MEMORY_MB = env_int("BERTH_SANDBOX_DOCKER_MEMORY_MB", 1536, minimum=256)
 SANDBOX_CPUS = float(env_str("BERTH_SANDBOX_CPUS", "1.0"))
+# Disk per sandbox (its whole file system; a Docker-day sandbox's inner images and containers
+# too), enforced where the engine supports quotas (btrfs, or overlay2 on xfs with pquota).
+SANDBOX_DISK_MB = env_int("BERTH_SANDBOX_DISK_MB", 2048, minimum=256)
+SANDBOX_DOCKER_DISK_MB = env_int("BERTH_SANDBOX_DOCKER_DISK_MB", 6144, minimum=1024)
 SANDBOX_PIDS = env_int("BERTH_SANDBOX_PIDS", 512, minimum=32)
 SANDBOX_DOCKER_PIDS = env_int("BERTH_SANDBOX_DOCKER_PIDS", 2048, minimum=128)
 SANDBOX_TIME_LIMIT_MAX_MINUTES = env_int("BERTH_TIME_LIMIT_MAX_MINUTES", 240, minimum=5)

@@ -5,6 +5,7 @@ The recipes start `FROM debian:bookworm-slim`. When that base is missing and can
 package mirror and imported under the same tag.
 """
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -62,6 +63,7 @@ def ensure_base(client: docker.DockerClient, say: Say, donors: tuple[docker.Dock
             ["debootstrap", "--variant=minbase", f"--cache-dir={cache}", "bookworm", rootfs, DEBIAN_MIRROR],
             say,
         )
+        os.chmod(rootfs, 0o755)  # a temporary directory is 0700: "/" must be readable by every user
         say(f"{BASE_IMAGE}: importing the root filesystem")
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         client.api.import_image_from_stream(
@@ -95,9 +97,17 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say) -> None:
                 with open(preload / (image.replace("/", "_").replace(":", "_") + ".tar"), "wb") as f:
                     for chunk in client.images.get(image).save(named=True):
                         f.write(chunk)
-        for event in client.api.build(
-            path=str(context), tag=tag, rm=True, forcerm=True, decode=True, labels={"berth.recipe": entry["recipe"]}
-        ):
+        # The host's network: Berth's engine keeps no NAT of its own (sandboxes never need one).
+        events = client.api.build(
+            path=str(context),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            network_mode="host",
+            labels={"berth.recipe": entry["recipe"]},
+        )
+        for event in events:
             if "stream" in event and event["stream"].strip():
                 say(f"{tag}: {event['stream'].rstrip()}")
             if "error" in event:

@@ -28,6 +28,7 @@ def spec_for(name: str, image: str, profile: str, hostname: str, labels: dict, n
         memory_mb=settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
         cpus=settings.SANDBOX_CPUS,
         pids=settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
+        disk_mb=settings.SANDBOX_DOCKER_DISK_MB if docker_profile else settings.SANDBOX_DISK_MB,
         network=network,
     )
 
@@ -39,6 +40,8 @@ def refill(host: str) -> int:
     backend = get_backend(host)
     made = 0
     for (profile, image), size in settings.SANDBOX_WARM_POOL.items():
+        if profile == "docker" and not settings.SANDBOX_DOCKER_PROFILE_ENABLED:
+            continue
         have = WarmSandbox.objects.filter(
             host=host, profile=profile, image=image, state__in=[WarmSandbox.WARMING, WarmSandbox.READY]
         ).count()

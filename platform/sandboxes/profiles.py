@@ -19,6 +19,9 @@ STANDARD_CAPS_DROPPED = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHRO
 HOST_KERNEL_CAPS = [
     "SYS_MODULE", "SYS_RAWIO", "SYS_BOOT", "SYS_TIME", "SYS_RESOURCE", "MAC_ADMIN", "MAC_OVERRIDE",
     "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_CONTROL", "SYS_PACCT", "LINUX_IMMUTABLE",
+    # open_by_handle_at ("shocker") reads any file of the host's file system by handle; a nested
+    # engine does not need it (tests/test_isolation.py tries it).
+    "DAC_READ_SEARCH",
 ]  # fmt: skip
 
 
@@ -52,8 +55,13 @@ def container_config(spec: SandboxSpec) -> dict:
     }
 
 
-def host_config(spec: SandboxSpec, docker_runtime: str | None = None) -> tuple[dict, dict]:
-    """(create_host_config() keyword arguments, raw HostConfig fields the SDK has no argument for)."""
+def host_config(spec: SandboxSpec, docker_runtime: str | None = None, disk_quota: bool = False) -> tuple[dict, dict]:
+    """(create_host_config() keyword arguments, raw HostConfig fields the SDK has no argument for).
+
+    disk_quota: the engine can cap a container's file system (btrfs; overlay2 on xfs with
+    pquota). Then the sandbox's whole disk is capped, and a Docker-day sandbox keeps its inner
+    engine's data inside that cap; otherwise the inner engine needs a volume (overlay2 cannot
+    stack on overlay2) and only memory, CPU and PIDs are capped."""
     memory = f"{spec.memory_mb}m"
     raw: dict = {}
     options = {
@@ -64,6 +72,8 @@ def host_config(spec: SandboxSpec, docker_runtime: str | None = None) -> tuple[d
         "network_mode": spec.network or "none",
         "log_config": {"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
     }
+    if disk_quota:
+        options["storage_opt"] = {"size": f"{spec.disk_mb}M"}
     if spec.profile == "standard":
         options.update(
             cap_drop=STANDARD_CAPS_DROPPED,
@@ -80,8 +90,11 @@ def host_config(spec: SandboxSpec, docker_runtime: str | None = None) -> tuple[d
             ],
             cgroupns="private",
             tmpfs={"/run": "rw,nosuid,nodev,exec,size=64m", "/tmp": "rw,nosuid,nodev,exec,size=512m"},
-            mounts=[Mount("/var/lib/docker", engine_volume_name(spec.name), type="volume", labels=spec.labels)],
         )
+        if not disk_quota:  # inner overlay2 cannot stack on the outer overlay2: give it a volume
+            options["mounts"] = [
+                Mount("/var/lib/docker", engine_volume_name(spec.name), type="volume", labels=spec.labels)
+            ]
         # What the CLI calls --security-opt systempaths=unconfined: the sandbox mounts its own
         # cgroup hierarchies and the inner engine needs /proc unmasked for its containers.
         raw.update(MaskedPaths=[], ReadonlyPaths=[])

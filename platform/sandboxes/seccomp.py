@@ -17,6 +17,8 @@ PROFILE_IN_PACKAGE = "usr/share/gocode/src/github.com/docker/docker/profiles/sec
 # keyctl: runc joins a session keyring; pivot_root: runc enters each nested container's rootfs
 # (Docker 20.10's default profile does not allow it even with CAP_SYS_ADMIN).
 NESTED_ENGINE_SYSCALLS = ["keyctl", "add_key", "request_key", "pivot_root"]
+# Never allowed, whatever the capabilities: file handles reach files outside the container.
+NEVER_ALLOWED = {"open_by_handle_at", "name_to_handle_at"}
 
 
 def profile_path() -> Path:
@@ -40,7 +42,9 @@ def derive(default_profile: dict, granted_caps: set[str]) -> dict:
             continue
         includes.pop("caps", None)
         excludes.pop("caps", None)
-        rules.append(rule)
+        rule["names"] = [name for name in rule["names"] if name not in NEVER_ALLOWED]
+        if rule["names"]:
+            rules.append(rule)
     profile["syscalls"] = rules
     profile["syscalls"].append({"names": NESTED_ENGINE_SYSCALLS, "action": "SCMP_ACT_ALLOW", "args": []})
     return profile

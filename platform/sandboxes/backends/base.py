@@ -27,6 +27,7 @@ class SandboxSpec:
     memory_mb: int = 512
     cpus: float = 1.0
     pids: int = 512
+    disk_mb: int = 2048
     network: str | None = None  # a private session network for multi-node labs; None = no network
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import logging
 import select
 import struct
 import subprocess
@@ -16,19 +17,41 @@ from django.conf import settings
 from sandboxes import profiles
 from sandboxes.backends.base import ExecResult, SandboxBackend, SandboxError, SandboxInfo, SandboxSpec, Tty
 
-MAX_EXEC_OUTPUT = 64 * 1024  # what a check may print; the rest is cut
+log = logging.getLogger(__name__)
+MAX_EXEC_OUTPUT = 64 * 1024  # what a check may print; the rest is cut (and not streamed)
+TRUNCATED_NOTE = f"[output cut after {MAX_EXEC_OUTPUT // 1024} KiB]"
+KEEP_OUTPUT = MAX_EXEC_OUTPUT - len(TRUNCATED_NOTE) - 1  # room for the note: the total stays within the cap
 SESSION_BRIDGE_PREFIX = "bth"
 
 
 def ensure_host_firewall() -> None:
-    """Drop whatever a session network sends to the host itself (its gateway address would
-    otherwise reach every host service listening on all interfaces). One rule, matched on the
-    bridge-name prefix, covers every session network; installed once, idempotently. An engine on
-    another machine needs the same rule there (docs/sandboxes.md)."""
+    """Keep session networks to themselves. Their bridges share a name prefix, so a few rules
+    cover them all (installed once, idempotently):
+    - INPUT: nothing from a session network reaches the host itself (its gateway address would
+      otherwise reach every host service listening on all interfaces);
+    - FORWARD: traffic between the nodes of one session (bridged) passes; anything routed out
+      of a session network, or into one from elsewhere, is dropped: no internet, no other
+      session, no host network.
+    An engine on another machine needs the same rules there (docs/sandboxes.md)."""
+    bridges = SESSION_BRIDGE_PREFIX + "+"
+    chain = "BERTH-SESSIONS"
     for tool in ("iptables", "ip6tables"):
-        rule = ["INPUT", "-i", SESSION_BRIDGE_PREFIX + "+", "-j", "DROP"]
-        if subprocess.run([tool, "-C", *rule], capture_output=True).returncode != 0:
-            subprocess.run([tool, "-I", *rule], capture_output=True, check=tool == "iptables")
+
+        def run(*args, tool=tool):
+            return subprocess.run([tool, *args], capture_output=True).returncode == 0
+
+        if run("-C", "FORWARD", "-j", chain) and run("-C", "INPUT", "-i", bridges, "-j", "DROP"):
+            continue  # set up already (by this or another worker)
+        run("-N", chain)
+        run("-F", chain)
+        run("-A", chain, "-i", bridges, "-o", bridges, "-m", "physdev", "--physdev-is-bridged", "-j", "ACCEPT")
+        run("-A", chain, "-i", bridges, "-j", "DROP")
+        run("-A", chain, "-o", bridges, "-j", "DROP")
+        ok = (run("-C", "FORWARD", "-j", chain) or run("-I", "FORWARD", "-j", chain)) and (
+            run("-C", "INPUT", "-i", bridges, "-j", "DROP") or run("-I", "INPUT", "-i", bridges, "-j", "DROP")
+        )
+        if not ok and tool == "iptables":
+            raise SandboxError("cannot install the firewall rules for session networks (is iptables there?)")
 
 
 class DockerBackend(SandboxBackend):
@@ -36,13 +59,31 @@ class DockerBackend(SandboxBackend):
         super().__init__(host, url)
         self.client = docker.DockerClient(base_url=url, timeout=120)
         self.api = self.client.api
+        self._disk_quota: bool | None = None
+
+    @property
+    def disk_quota(self) -> bool:
+        """Whether this engine can cap a container's disk (asked once)."""
+        if self._disk_quota is None:
+            info = self.api.info()
+            status = dict(info.get("DriverStatus") or [])
+            self._disk_quota = info.get("Driver") in ("btrfs", "zfs") or (
+                info.get("Driver") == "overlay2" and status.get("Backing Filesystem") == "xfs"
+            )
+            if not self._disk_quota:
+                log.warning(
+                    "engine %s (%s) cannot cap sandbox disks: a learner can fill its disk",
+                    self.host,
+                    info.get("Driver"),
+                )
+        return self._disk_quota
 
     # --- lifecycle ---------------------------------------------------------------------------
     def create(self, spec: SandboxSpec) -> str:
         existing = self._own_container(spec)  # a retried task finds the container it made
         if existing:
             return existing
-        host_options, raw_host = profiles.host_config(spec, settings.SANDBOX_DOCKER_RUNTIME)
+        host_options, raw_host = profiles.host_config(spec, settings.SANDBOX_DOCKER_RUNTIME, self.disk_quota)
         host = self.api.create_host_config(**host_options)
         host.update(raw_host)
         networking = None
@@ -266,7 +307,7 @@ class DockerBackend(SandboxBackend):
         output = bytearray()
         pending = b""  # the unfinished last line, for on_output
         buffer = b""
-        timed_out = False
+        timed_out = truncated = False
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -285,8 +326,14 @@ class DockerBackend(SandboxBackend):
                     if len(buffer) < 8 + size:
                         break
                     payload, buffer = buffer[8 : 8 + size], buffer[8 + size :]
-                    if len(output) < MAX_EXEC_OUTPUT:
-                        output += payload[: MAX_EXEC_OUTPUT - len(output)]
+                    if len(output) >= KEEP_OUTPUT:
+                        if not truncated:  # keep draining (the script must not block) but pass nothing on
+                            truncated = True
+                            if on_output:
+                                on_output(TRUNCATED_NOTE)
+                        continue
+                    payload = payload[: KEEP_OUTPUT - len(output)]
+                    output += payload
                     if on_output:
                         pending += payload
                         *lines, pending = pending.split(b"\n")
@@ -294,8 +341,10 @@ class DockerBackend(SandboxBackend):
                             on_output(line.decode("utf-8", "replace"))
         finally:
             raw.close()
-        if on_output and pending:
+        if on_output and pending and not truncated:
             on_output(pending.decode("utf-8", "replace"))
+        if truncated:
+            output += ("\n" + TRUNCATED_NOTE).encode()
         if timed_out:
             return ExecResult(124, output.decode("utf-8", "replace"), timed_out=True)
         exit_code = self.api.exec_inspect(exec_id).get("ExitCode")
