@@ -212,3 +212,34 @@ def test_sessions_spread_over_two_engines_and_a_drained_one_gets_none(
     assert c.host == "local"
     lifecycle.end(on_second.pk, "test over")
     assert not get_backend("second").poll(container)
+
+
+def test_a_lab_can_ask_for_more_resources_but_never_past_the_admin_maxima(settings):
+    settings.SANDBOX_MAX_MEMORY_MB, settings.SANDBOX_MAX_CPUS = 1024, 2.0
+    spec = pool.spec_for("x", "berth/base:latest", "standard", "node1", {}, None, {"memory_mb": 900, "cpus": 8})
+    assert (spec.memory_mb, spec.cpus, spec.pids) == (900, 2.0, settings.SANDBOX_PIDS)
+    spec = pool.spec_for("x", "berth/base:latest", "standard", "node1", {}, None, {"memory_mb": 99999})
+    assert spec.memory_mb == 1024
+
+
+def test_lab_resources_are_validated(tmp_path):
+    from labs.format import parse_lab
+
+    lab = tmp_path / "greedy"
+    lab.mkdir()
+    (lab / "lab.yaml").write_text(
+        "title: x\nimage: berth/base:latest\nresources:\n  memory_mb: -1\n  gpus: 2\nsteps:\n"
+        "  - {title: s, text: x, hint: x, check: 'true', solution: 'true'}\n"
+    )
+    _, errors = parse_lab(lab, "greedy/lab.yaml")
+    assert {(e.field, e.line) for e in errors} == {("resources.memory_mb", 4), ("resources.gpus", 5)}
+
+
+def test_drain_host_command(capsys):
+    from django.core.management import call_command
+
+    call_command("drain_host", "local")
+    assert SandboxHost.objects.get(name="local").drained
+    call_command("drain_host", "local", "--undrain")
+    assert not SandboxHost.objects.get(name="local").drained
+    assert "local" in capsys.readouterr().out

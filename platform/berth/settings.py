@@ -158,6 +158,11 @@ SANDBOX_CPUS = float(env_str("BERTH_SANDBOX_CPUS", "1.0"))
 # too), enforced where the engine supports quotas (btrfs, or overlay2 on xfs with pquota).
 SANDBOX_DISK_MB = env_int("BERTH_SANDBOX_DISK_MB", 2048, minimum=256)
 SANDBOX_DOCKER_DISK_MB = env_int("BERTH_SANDBOX_DOCKER_DISK_MB", 6144, minimum=1024)
+# The most a lab may ask for (its `resources:`); a request above is cut down to these.
+SANDBOX_MAX_MEMORY_MB = env_int("BERTH_SANDBOX_MAX_MEMORY_MB", 4096, minimum=64)
+SANDBOX_MAX_CPUS = float(env_str("BERTH_SANDBOX_MAX_CPUS", "2.0"))
+SANDBOX_MAX_PIDS = env_int("BERTH_SANDBOX_MAX_PIDS", 4096, minimum=32)
+SANDBOX_MAX_DISK_MB = env_int("BERTH_SANDBOX_MAX_DISK_MB", 16384, minimum=256)
 SANDBOX_PIDS = env_int("BERTH_SANDBOX_PIDS", 512, minimum=32)
 SANDBOX_DOCKER_PIDS = env_int("BERTH_SANDBOX_DOCKER_PIDS", 2048, minimum=128)
 SANDBOX_TIME_LIMIT_MAX_MINUTES = env_int("BERTH_TIME_LIMIT_MAX_MINUTES", 240, minimum=5)

@@ -127,6 +127,7 @@ def save_lab(lab: LabDef) -> Lab:
             "nodes": lab.nodes,
             "files": lab.files,
             "setup": lab.setup,
+            "resources": lab.resources,
             "source_path": lab.path,
         },
     )

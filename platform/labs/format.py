@@ -10,7 +10,8 @@ from course.yamldoc import ContentError, Doc, Fields
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 NODE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 PROFILES = ("standard", "docker")
-LAB_KEYS = {"title", "image", "profile", "time_limit", "nodes", "files", "setup", "steps"}
+LAB_KEYS = {"title", "image", "profile", "time_limit", "nodes", "files", "setup", "steps", "resources"}
+RESOURCE_KEYS = {"memory_mb": int, "cpus": (int, float), "pids": int, "disk_mb": int}
 STEP_KEYS = {"title", "text", "hint", "check", "solution", "sabotage", "node", "timeout"}
 FILE_KEYS = {"path", "source", "content", "mode", "node"}
 MAX_TIME_LIMIT = 24 * 60
@@ -39,6 +40,7 @@ class LabDef:
     nodes: list[str]
     setup: str
     files: list[dict] = field(default_factory=list)
+    resources: dict = field(default_factory=dict)
     steps: list[StepDef] = field(default_factory=list)
 
 
@@ -70,6 +72,13 @@ def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[Con
     if nodes is not None and len(set(nodes)) != len(nodes):
         errors.append(doc.error("nodes", "node names must be unique"))
     setup = top.get("setup", str, required=False, default="")
+    resources = top.get("resources", dict, required=False, default={}) or {}
+    r = Fields(doc, resources, "resources", errors)
+    r.reject_unknown(set(RESOURCE_KEYS))
+    for key, kind in RESOURCE_KEYS.items():
+        value = r.get(key, kind, required=False)
+        if value is not None and value <= 0:
+            errors.append(doc.error(f"resources.{key}", "must be positive"))
     files = [
         parse_file(doc, lab_dir, item, i, nodes or [], errors)
         for i, item in enumerate(top.get("files", list, required=False, default=[]) or [])
@@ -101,7 +110,7 @@ def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[Con
         steps.append(step)
     if errors:
         return None, errors
-    return LabDef(slug, display_path, title, image, profile, time_limit, nodes, setup, files, steps), []
+    return LabDef(slug, display_path, title, image, profile, time_limit, nodes, setup, files, steps, resources), []
 
 
 def parse_file(doc: Doc, lab_dir: Path, item, i: int, nodes: list[str], errors: list[ContentError]) -> dict:

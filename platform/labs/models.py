@@ -14,6 +14,7 @@ class Lab(models.Model):
     time_limit_minutes = models.PositiveIntegerField(default=60)
     nodes = models.JSONField(default=list)  # ["node1", ...]; one name per terminal tab
     files = models.JSONField(default=list)  # [{path, mode, content, node}]
+    resources = models.JSONField(default=dict)  # {memory_mb, cpus, pids, disk_mb}: above the defaults
     setup = models.TextField(blank=True)
     source_path = models.CharField(max_length=300)
     updated_at = models.DateTimeField(auto_now=True)

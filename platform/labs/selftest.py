@@ -57,7 +57,7 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
         if network:
             backend.create_network(network, labels)
         for node in lab.nodes:
-            spec = spec_for(f"{prefix}-{node}", lab.image, lab.profile, node, labels, network)
+            spec = spec_for(f"{prefix}-{node}", lab.image, lab.profile, node, labels, network, lab.resources)
             ids[node] = backend.create(spec)
             backend.start(ids[node])
         for node in lab.nodes:

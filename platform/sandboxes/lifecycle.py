@@ -115,14 +115,20 @@ def provision(session_id: int) -> None:
             backend.create_network(network, labels)
         sandboxes = list(session.sandboxes.all())
         for sandbox in sandboxes:
-            if not sandbox.container_id and len(sandboxes) == 1:
+            if not sandbox.container_id and len(sandboxes) == 1 and not lab.resources:
                 sandbox.container_id = pool.claim(session.host, sandbox, lab.image, lab.profile) or ""
                 if sandbox.container_id:
                     sandbox.save(update_fields=["container_id"])
                     set_state(session, LabSession.CREATING, 40, "Taking a warm sandbox")
                     continue
             spec = pool.spec_for(
-                sandbox.name, lab.image, lab.profile, sandbox.node, {**labels, "berth.node": sandbox.node}, network
+                sandbox.name,
+                lab.image,
+                lab.profile,
+                sandbox.node,
+                {**labels, "berth.node": sandbox.node},
+                network,
+                lab.resources,
             )
             sandbox.container_id = backend.create(spec)
             sandbox.save(update_fields=["container_id"])

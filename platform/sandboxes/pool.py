@@ -17,19 +17,34 @@ log = logging.getLogger(__name__)
 POOL_NODE = "node1"  # a pool sandbox's hostname; only labs whose one node has this name can claim it
 
 
-def spec_for(name: str, image: str, profile: str, hostname: str, labels: dict, network: str | None = None):
+def spec_for(
+    name: str,
+    image: str,
+    profile: str,
+    hostname: str,
+    labels: dict,
+    network: str | None = None,
+    resources: dict | None = None,
+) -> SandboxSpec:
+    """The sandbox's settings: the profile's defaults, raised where the lab asks (`resources:`),
+    never beyond the admin's maxima."""
     docker_profile = profile == "docker"
+    wanted = resources or {}
+    defaults = {
+        "memory_mb": settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
+        "cpus": settings.SANDBOX_CPUS,
+        "pids": settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
+        "disk_mb": settings.SANDBOX_DOCKER_DISK_MB if docker_profile else settings.SANDBOX_DISK_MB,
+    }
+    maxima = {
+        "memory_mb": settings.SANDBOX_MAX_MEMORY_MB,
+        "cpus": settings.SANDBOX_MAX_CPUS,
+        "pids": settings.SANDBOX_MAX_PIDS,
+        "disk_mb": settings.SANDBOX_MAX_DISK_MB,
+    }
+    limits = {key: min(wanted.get(key, default), max(maxima[key], default)) for key, default in defaults.items()}
     return SandboxSpec(
-        name=name,
-        image=image,
-        profile=profile,
-        hostname=hostname,
-        labels=labels,
-        memory_mb=settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
-        cpus=settings.SANDBOX_CPUS,
-        pids=settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
-        disk_mb=settings.SANDBOX_DOCKER_DISK_MB if docker_profile else settings.SANDBOX_DISK_MB,
-        network=network,
+        name=name, image=image, profile=profile, hostname=hostname, labels=labels, network=network, **limits
     )
 
 
