@@ -70,3 +70,28 @@ def terminal_until(ws, needle: bytes, timeout=20) -> bytes:
         if isinstance(message, bytes):
             data += message
     return data
+
+
+def save_test_lab(slug, *, profile="standard", nodes=("node1",), setup="", steps=None):
+    """A lab written straight to the database (as load_course would), with quiet defaults."""
+    from course.loader import save_lab
+    from labs.format import LabDef, StepDef
+
+    image = "berth/docker:latest" if profile == "docker" else "berth/base:latest"
+    steps = steps or [{"check": "test -f /root/done", "solution": "touch /root/done"}]
+    return save_lab(
+        LabDef(
+            slug=slug,
+            path="(test)",
+            title=slug,
+            image=image,
+            profile=profile,
+            time_limit=30,
+            nodes=list(nodes),
+            setup=setup,
+            steps=[
+                StepDef(**{"title": f"step {i}", "text": "x", "hint": "x", **step})
+                for i, step in enumerate(steps, start=1)
+            ],
+        )
+    )

@@ -13,31 +13,20 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from course.loader import save_lab
-from labs.format import LabDef, StepDef
 from sandboxes import lifecycle
 from sandboxes.backends import get_backend
 from sandboxes.models import LabSession, Sandbox
 from sandboxes.tasks import provision_session
 from tests.conftest import LOGS, ROOT, database_url
+from tests.helpers import save_test_lab
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker]
 
 
 @pytest.fixture
 def slow_lab(db):
-    return save_lab(
-        LabDef(
-            slug="slow-setup",
-            path="(test)",
-            title="Slow",
-            image="berth/base:latest",
-            profile="standard",
-            time_limit=30,
-            nodes=["node1"],
-            setup="touch /root/setup-started; sleep 60",
-            steps=[StepDef(title="s", text="x", hint="x", check="false", solution="true")],
-        )
+    return save_test_lab(
+        "slow-setup", setup="touch /root/setup-started; sleep 60", steps=[{"check": "false", "solution": "true"}]
     )
 
 

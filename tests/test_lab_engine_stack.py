@@ -5,47 +5,28 @@ import json
 
 import pytest
 
-from course.loader import save_lab
 from course.models import Lesson, Module
-from labs.format import LabDef, StepDef
 from labs.models import CheckRun
 from sandboxes.models import LabSession
-from tests.helpers import Browser, events_until, terminal_until
+from tests.helpers import Browser, events_until, save_test_lab, terminal_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.stack]
 
 
 @pytest.fixture
 def cluster_day(db):
-    lab = save_lab(
-        LabDef(
-            slug="three-nodes",
-            path="(test)",
-            title="Three nodes",
-            image="berth/base:latest",
-            profile="standard",
-            time_limit=30,
-            nodes=["node1", "node2", "node3"],
-            setup="",
-            steps=[
-                StepDef(
-                    title="Reach node3 from node1",
-                    text="x",
-                    hint="x",
-                    node="node1",
-                    check="getent hosts node3 && test -f /tmp/reached",
-                    solution="touch /tmp/reached",
-                ),
-                StepDef(
-                    title="Wait forever",
-                    text="x",
-                    hint="x",
-                    check="echo waiting; sleep 600",
-                    solution="true",
-                    timeout=2,
-                ),
-            ],
-        )
+    lab = save_test_lab(
+        "three-nodes",
+        nodes=["node1", "node2", "node3"],
+        steps=[
+            {
+                "title": "Reach node3 from node1",
+                "node": "node1",
+                "check": "getent hosts node3 && test -f /tmp/reached",
+                "solution": "touch /tmp/reached",
+            },
+            {"title": "Wait forever", "check": "echo waiting; sleep 600", "solution": "true", "timeout": 2},
+        ],
     )
     module, _ = Module.objects.get_or_create(number=99, defaults={"title": "Tests"})
     Lesson.objects.create(

@@ -10,30 +10,16 @@ import docker
 import pytest
 from django.utils import timezone
 
-from course.loader import save_lab
-from labs.format import LabDef, StepDef
 from sandboxes import lifecycle, placement, pool
 from sandboxes.backends import get_backend
 from sandboxes.models import LabSession, SandboxHost, WarmSandbox
+from tests.helpers import save_test_lab
 
 pytestmark = pytest.mark.django_db
 
 
 def make_lab(slug="life", profile="standard", nodes=("node1",)):
-    image = "berth/docker:latest" if profile == "docker" else "berth/base:latest"
-    return save_lab(
-        LabDef(
-            slug=slug,
-            path="(test)",
-            title=slug,
-            image=image,
-            profile=profile,
-            time_limit=30,
-            nodes=list(nodes),
-            setup="echo set-up > /root/setup-ran",
-            steps=[StepDef(title="s", text="x", hint="x", check="test -f /root/done", solution="touch /root/done")],
-        )
-    )
+    return save_test_lab(slug, profile=profile, nodes=nodes, setup="echo set-up > /root/setup-ran")
 
 
 def ready_session(user, lab, **fields):
