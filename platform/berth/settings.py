@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "labs",
     "sandboxes",
     "terminals",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +139,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-sandboxes": {"task": "sandboxes.tasks.reap_sandboxes", "schedule": 60.0},
     "refill-warm-pools": {"task": "sandboxes.tasks.refill_pools", "schedule": 20.0},
     "dispatch-waiting-sessions": {"task": "sandboxes.tasks.dispatch_waiting_task", "schedule": 10.0},
+    "sample-hosts": {"task": "sandboxes.tasks.sample_hosts", "schedule": 15.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

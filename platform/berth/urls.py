@@ -8,5 +8,6 @@ urlpatterns = [
     path("course/", include("course.urls")),
     path("sessions/", include("sandboxes.urls")),
     path("labs/", include("labs.urls")),
+    path("console/", include("console.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -110,7 +110,20 @@ def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[Con
         steps.append(step)
     if errors:
         return None, errors
-    return LabDef(slug, display_path, title, image, profile, time_limit, nodes, setup, files, steps, resources), []
+    lab = LabDef(
+        slug=slug,
+        path=display_path,
+        title=title,
+        image=image,
+        profile=profile,
+        time_limit=time_limit,
+        nodes=nodes,
+        setup=setup,
+        files=files,
+        steps=steps,
+        resources=resources,
+    )
+    return lab, []
 
 
 def parse_file(doc: Doc, lab_dir: Path, item, i: int, nodes: list[str], errors: list[ContentError]) -> dict:

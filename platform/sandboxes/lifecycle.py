@@ -7,6 +7,8 @@ a worker was killed yields exactly one sandbox per node or none.
 
 import logging
 import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,7 +19,7 @@ from labs.models import Lab
 from sandboxes import events, placement, pool
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
-from sandboxes.models import LabSession, Sandbox, WarmSandbox
+from sandboxes.models import LabSession, Sandbox, SandboxHost, WarmSandbox
 
 log = logging.getLogger(__name__)
 
@@ -273,3 +275,46 @@ def reap(host: str) -> dict:
 
 def sessions_allowed() -> int:
     return settings.SANDBOX_SESSIONS_PER_LEARNER
+
+
+def sample(host: str) -> dict:
+    """For the admin console (the web tier cannot ask Docker): the engine's health and response
+    time, and CPU and memory of every live sandbox on it."""
+    backend = get_backend(host)
+    started = time.monotonic()
+    try:
+        backend.ping()
+        healthy = True
+    except SandboxError:
+        healthy = False
+    SandboxHost.objects.update_or_create(
+        name=host,
+        defaults={
+            "healthy": healthy,
+            "response_ms": (time.monotonic() - started) * 1000,
+            "checked_at": timezone.now(),
+        },
+    )
+    if not healthy:
+        return {"healthy": False, "sampled": 0}
+    live = list(
+        Sandbox.objects.filter(session__host=host, session__state=LabSession.READY, removed_at__isnull=True).exclude(
+            container_id=""
+        )
+    )
+
+    def one(sandbox):
+        try:
+            return sandbox, backend.stats(sandbox.container_id)
+        except Exception:  # gone meanwhile: the reaper deals with it
+            return sandbox, None
+
+    with ThreadPoolExecutor(max_workers=8) as pool_:
+        results = list(pool_.map(one, live))
+    now = timezone.now()
+    for sandbox, stats in results:
+        if stats:
+            Sandbox.objects.filter(pk=sandbox.pk).update(
+                cpu_percent=stats["cpu_percent"], memory_bytes=stats["memory_bytes"], stats_at=now
+            )
+    return {"healthy": True, "sampled": sum(1 for _, stats in results if stats)}

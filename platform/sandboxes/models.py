@@ -56,6 +56,10 @@ class Sandbox(models.Model):
     container_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Sampled by the worker side (the web tier has no Docker access): see sandboxes.lifecycle.sample_stats.
+    cpu_percent = models.FloatField(null=True, blank=True)
+    memory_bytes = models.BigIntegerField(null=True, blank=True)
+    stats_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["session", "node"]
@@ -70,6 +74,9 @@ class SandboxHost(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     drained = models.BooleanField(default=False)  # no new sandboxes; live ones run to their end
+    healthy = models.BooleanField(default=True)
+    response_ms = models.FloatField(null=True, blank=True)  # the engine's answer to a ping
+    checked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return self.name + (" (drained)" if self.drained else "")

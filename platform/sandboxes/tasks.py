@@ -55,3 +55,15 @@ def reconcile_on_start(sender, **kwargs):
         if f"sandboxes.{host}" in queues:
             reap_host.apply_async(args=[host], queue=f"sandboxes.{host}")
             refill_pool_host.apply_async(args=[host], queue=f"sandboxes.{host}")
+
+
+@shared_task
+def sample_host(host: str) -> dict:
+    return lifecycle.sample(host)
+
+
+@shared_task
+def sample_hosts() -> None:
+    """On the beat schedule: engine health and sandbox stats for the admin console."""
+    for host in settings.DOCKER_HOSTS:
+        sample_host.apply_async(args=[host], queue=f"sandboxes.{host}", expires=15)

@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from console.models import audit
 from course.models import Lesson
 from labs.workspace import lab_panel_context, live_session
 from sandboxes import lifecycle
@@ -31,6 +32,7 @@ def start(request, day: int):
                 others.update(state=LabSession.ENDED, end_reason="replaced by a new lab", message="Ended")
             try:
                 session = lifecycle.create_session(request.user, lesson.lab)
+                audit(request.user, "lab.start", f"session {session.pk} ({request.user.username}, {lesson.lab.slug})")
             except lifecycle.StartRefused as e:
                 messages.error(request, str(e))
     if request.htmx:
@@ -47,6 +49,7 @@ def end(request, session_id: int):
             state=LabSession.ENDED, end_reason="ended by the learner", message="Ended"
         )
         end_session.apply_async(args=[session.pk, "ended by the learner"], queue=f"sandboxes.{session.host}")
+        audit(request.user, "lab.end", f"session {session.pk} ({request.user.username}, {session.lab.slug})")
     lesson = session.lab.lessons.first()
     if request.htmx and lesson:
         return render_panel(request, lesson)

@@ -126,6 +126,10 @@ class SandboxBackend:
     def resize_tty(self, tty: Tty, rows: int, cols: int) -> None:
         raise NotImplementedError
 
+    def ping(self) -> None:
+        """Raise SandboxError when the engine does not answer."""
+        raise NotImplementedError
+
     def stats(self, sandbox_id: str) -> dict:
         """{"cpu_percent": float, "memory_bytes": int, "memory_limit": int, "pids": int}"""
         raise NotImplementedError

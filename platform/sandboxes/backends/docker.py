@@ -280,6 +280,12 @@ class DockerBackend(SandboxBackend):
         except docker.errors.APIError:
             pass  # the shell may not be up yet or already gone; the next resize fixes it
 
+    def ping(self) -> None:
+        try:
+            self.api.ping()
+        except Exception as e:  # any failure to answer: connection refused, timeout, 5xx
+            raise SandboxError(f"engine {self.host} does not answer: {e}") from e
+
     def stats(self, sandbox_id: str) -> dict:
         s = self.api.stats(sandbox_id, stream=False, one_shot=False)
         cpu = s["cpu_stats"]["cpu_usage"]["total_usage"] - s["precpu_stats"]["cpu_usage"]["total_usage"]

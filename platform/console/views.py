@@ -1,0 +1,146 @@
+"""The admin console: every live sandbox and host, at a glance and under control. Only the admin
+role (the sandboxes.manage_sandboxes permission) gets in; every action is POST, CSRF-checked and
+audited. The data is the database's: stats and host health are sampled on the worker side."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from console.models import AuditEvent, audit
+from sandboxes import lifecycle, placement
+from sandboxes.models import LabSession, SandboxHost, WarmSandbox
+from sandboxes.tasks import end_session
+
+admin_only = permission_required("sandboxes.manage_sandboxes", raise_exception=True)
+SORTS = {
+    "age": "created_at",
+    "-age": "-created_at",
+    "left": "expires_at",
+    "-left": "-expires_at",
+    "learner": "user__username",
+    "lab": "lab__slug",
+    "host": "host",
+    "activity": "-last_activity_at",
+}
+
+
+def describe(session: LabSession) -> str:
+    return f"session {session.pk} ({session.user.username}, {session.lab.slug})"
+
+
+def live_sessions(request):
+    sessions = LabSession.objects.filter(state__in=LabSession.LIVE_STATES).select_related("user", "lab")
+    if q := request.GET.get("q", "").strip():
+        sessions = sessions.filter(Q(user__username__icontains=q) | Q(lab__slug__icontains=q) | Q(host__icontains=q))
+    if state := request.GET.get("state"):
+        sessions = sessions.filter(state=state)
+    sessions = sessions.order_by(SORTS.get(request.GET.get("sort", ""), "-created_at"))
+    rows = []
+    now = timezone.now()
+    for session in sessions.prefetch_related("sandboxes"):
+        boxes = list(session.sandboxes.all())
+        rows.append(
+            {
+                "session": session,
+                "nodes": len(boxes),
+                "age": now - session.created_at,
+                "left": max(session.expires_at - now, timezone.timedelta(0)),
+                "cpu": sum(b.cpu_percent or 0 for b in boxes),
+                "memory": sum(b.memory_bytes or 0 for b in boxes),
+                "sampled": any(b.stats_at for b in boxes),
+            }
+        )
+    return rows
+
+
+def hosts():
+    used = placement.used_slots()
+    known = {h.name: h for h in SandboxHost.objects.all()}
+    rows = []
+    for name in settings.DOCKER_HOSTS:
+        host = known.get(name) or SandboxHost(name=name)
+        rows.append(
+            {
+                "host": host,
+                "used": used.get(name, 0),
+                "capacity": settings.SANDBOX_HOST_SLOTS,
+                "sessions": LabSession.objects.filter(host=name, state__in=LabSession.LIVE_STATES).count(),
+                "warm": WarmSandbox.objects.filter(host=name, state=WarmSandbox.READY).count(),
+            }
+        )
+    return rows
+
+
+@require_GET
+@login_required
+@admin_only
+def index(request):
+    context = {
+        "rows": live_sessions(request),
+        "hosts": hosts(),
+        "states": LabSession.LIVE_STATES,
+        "waiting": len(placement.waiting()),
+        "q": request.GET.get("q", ""),
+        "state": request.GET.get("state", ""),
+        "sort": request.GET.get("sort", ""),
+    }
+    template = (
+        "console/sessions.html" if request.htmx and request.GET.get("part") == "sessions" else "console/index.html"
+    )
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+@admin_only
+def end(request, session_id: int):
+    session = get_object_or_404(LabSession.objects.select_related("user", "lab"), pk=session_id)
+    if session.is_live:
+        LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
+            state=LabSession.ENDED, end_reason="ended by an administrator", message="Ended"
+        )
+        end_session.apply_async(args=[session.pk, "ended by an administrator"], queue=f"sandboxes.{session.host}")
+        audit(request.user, "session.end", describe(session))
+    return redirect_back(request)
+
+
+@require_POST
+@login_required
+@admin_only
+def extend(request, session_id: int):
+    session = get_object_or_404(LabSession.objects.select_related("user", "lab"), pk=session_id)
+    if lifecycle.extend(session):
+        audit(request.user, "session.extend", describe(session), f"now expires {session.expires_at:%H:%M:%S}")
+    return redirect_back(request)
+
+
+@require_POST
+@login_required
+@admin_only
+def drain(request, host: str):
+    if host not in settings.DOCKER_HOSTS:
+        raise Http404(f"no Docker host {host!r}")
+    drained = request.POST.get("drained") == "1"
+    SandboxHost.objects.update_or_create(name=host, defaults={"drained": drained})
+    audit(request.user, "host.drain" if drained else "host.undrain", f"host {host}")
+    return redirect_back(request)
+
+
+@require_GET
+@login_required
+@admin_only
+def audit_log(request):
+    events = AuditEvent.objects.select_related("actor")
+    if action := request.GET.get("action"):
+        events = events.filter(action__startswith=action)
+    if who := request.GET.get("actor"):
+        events = events.filter(actor__username=who)
+    return render(request, "console/audit.html", {"events": events[:500], "action": action or "", "actor": who or ""})
+
+
+def redirect_back(request):
+    return redirect("console:index")  # htmx follows it and swaps the refreshed page in

@@ -1,0 +1,112 @@
+"""The admin console: only admins get in; end, extend and drain work and are audited."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from console.models import AuditEvent
+from sandboxes.models import LabSession, Sandbox, SandboxHost
+from tests.helpers import save_test_lab
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live(learner):
+    now = timezone.now()
+    session = LabSession.objects.create(
+        user=learner,
+        lab=save_test_lab("console-lab"),
+        host="local",
+        state=LabSession.READY,
+        ready_at=now,
+        expires_at=now + timedelta(minutes=30),
+    )
+    Sandbox.objects.create(
+        session=session,
+        node="node1",
+        name="x-console",
+        container_id="abc",
+        cpu_percent=12.5,
+        memory_bytes=50 * 2**20,
+        stats_at=now,
+    )
+    return session
+
+
+def console_urls(session):
+    return [
+        ("get", reverse("console:index")),
+        ("get", reverse("console:audit")),
+        ("post", reverse("console:end", args=[session.pk])),
+        ("post", reverse("console:extend", args=[session.pk])),
+        ("post", reverse("console:drain", args=["local"])),
+    ]
+
+
+def test_learners_and_instructors_get_403_everywhere(client, learner, instructor, live):
+    for user in (learner, instructor):
+        client.force_login(user)
+        for method, url in console_urls(live):
+            assert getattr(client, method)(url).status_code == 403, (user, url)
+    live.refresh_from_db()
+    assert live.state == LabSession.READY and not AuditEvent.objects.exists()
+
+
+def test_admin_sees_every_live_sandbox_with_its_stats(client, admin_user, live):
+    client.force_login(admin_user)
+    page = client.get(reverse("console:index")).content.decode()
+    assert f'data-session="{live.pk}"' in page and "alice" in page and "console-lab" in page
+    assert "12.5 %" in page and "50.0" in page
+    partial = client.get(reverse("console:index") + "?part=sessions&q=nobody", HTTP_HX_REQUEST="true")
+    assert "No live sandboxes" in partial.content.decode() and "<h1>" not in partial.content.decode()
+
+
+def test_admin_ends_and_extends_a_session_and_both_are_audited(client, admin_user, live):
+    client.force_login(admin_user)
+    before = live.expires_at
+    client.post(reverse("console:extend", args=[live.pk]))
+    live.refresh_from_db()
+    assert live.expires_at > before
+    client.post(reverse("console:end", args=[live.pk]))
+    live.refresh_from_db()
+    assert live.state == LabSession.ENDED and live.end_reason == "ended by an administrator"
+    actions = list(AuditEvent.objects.order_by("at").values_list("actor__username", "action"))
+    assert actions == [("ada", "session.extend"), ("ada", "session.end")]
+    log = client.get(reverse("console:audit") + "?action=session.end").content.decode()
+    assert "session.end" in log and "session.extend" not in log
+
+
+def test_admin_drains_and_undrains_a_host(client, admin_user):
+    client.force_login(admin_user)
+    client.post(reverse("console:drain", args=["local"]), {"drained": "1"})
+    assert SandboxHost.objects.get(name="local").drained
+    client.post(reverse("console:drain", args=["local"]), {"drained": "0"})
+    assert not SandboxHost.objects.get(name="local").drained
+    assert list(AuditEvent.objects.order_by("at").values_list("action", flat=True)) == ["host.drain", "host.undrain"]
+    assert client.post(reverse("console:drain", args=["nowhere"]), {"drained": "1"}).status_code == 404
+
+
+def test_console_actions_need_csrf(admin_user, live):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    for method, url in console_urls(live):
+        if method == "post":
+            assert client.post(url).status_code == 403, url
+
+
+@pytest.mark.docker
+def test_the_worker_side_sampler_records_engine_health_and_sandbox_stats(learner, docker_engine):
+    from sandboxes import lifecycle
+
+    session = lifecycle.create_session(learner, save_test_lab("sampled"))
+    lifecycle.provision(session.pk)
+    counts = lifecycle.sample("local")
+    host = SandboxHost.objects.get(name="local")
+    sandbox = session.sandboxes.get()
+    assert counts == {"healthy": True, "sampled": 1} and host.healthy and host.response_ms > 0
+    assert sandbox.memory_bytes > 0 and sandbox.stats_at is not None
+    lifecycle.end(session.pk, "test over")
