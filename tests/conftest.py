@@ -71,6 +71,9 @@ def remove_test_sandboxes():
             c.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass  # removed meanwhile by the platform itself
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409: the platform is removing it right now
+                raise
     for v in client.volumes.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
         v.remove(force=True)
     for n in client.networks.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):

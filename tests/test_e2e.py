@@ -107,3 +107,48 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
     page.goto(f"{stack.http}/course/")
     expect(page.locator("li.day[data-day='1'] .day-state")).to_have_text("in progress")
     page.screenshot(path=str(SHOTS / "course-map.png"))
+
+
+def test_an_admin_watches_extends_and_ends_a_learners_lab(
+    page, stack, learner, admin_user, course, sandboxes_removed_after
+):
+    import json
+
+    from sandboxes.models import LabSession
+    from tests.helpers import Browser, events_until
+
+    learner_browser = Browser(stack, learner)
+    assert learner_browser.post("/sessions/start/1/").status_code == 200
+    session = LabSession.objects.get(user=learner)
+    with learner_browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+        events_until(ws, lambda e: e.get("state") == "ready")
+    with learner_browser.websocket(f"/ws/sessions/{session.pk}/terminal/node1/") as tty:
+        tty.send(json.dumps(["stdin", "echo learner-was-here-$((6*7))\r"]))
+
+    page.goto(f"{stack.http}/accounts/login/")
+    page.fill("#id_username", admin_user.username)
+    page.fill("#id_password", f"{admin_user.username}-pass-123")
+    page.click("button[type=submit]")
+    page.click("a[href='/console/']")
+    row = page.locator(f"tr[data-session='{session.pk}']")
+    expect(row).to_contain_text("alice")
+    expect(row).to_contain_text("ready")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "console.png"))
+
+    row.locator("a", has_text="Watch").click()
+    expect(page.locator(".xterm-rows")).to_contain_text("learner-was-here-42", timeout=15000)
+    page.click("a[href='/console/']")
+
+    before = LabSession.objects.get(pk=session.pk).expires_at
+    page.locator(f"tr[data-session='{session.pk}'] button", has_text="Extend").click()
+    expect(page.locator(f"tr[data-session='{session.pk}']")).to_be_visible()
+    assert LabSession.objects.get(pk=session.pk).expires_at > before
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f"tr[data-session='{session.pk}'] button.danger").click()
+    expect(page.locator(f"tr[data-session='{session.pk}']")).to_have_count(0)
+    assert LabSession.objects.get(pk=session.pk).state == "ended"
+    page.goto(f"{stack.http}/console/audit/")
+    for action in ("session.watch", "session.extend", "session.end"):
+        expect(page.locator("#audit")).to_contain_text(action)

@@ -125,3 +125,34 @@ def test_ending_the_lab_removes_the_sandbox(started):
     assert not backend.poll(container)
     session.refresh_from_db()
     assert session.state == "ended"
+
+
+def test_an_admin_watches_read_only_and_the_learner_is_told(started, stack, admin_user, other_learner):
+    import time
+
+    from console.models import AuditEvent
+
+    browser, session, _ = started
+    admin = Browser(stack, admin_user)
+    watch_path = f"/ws/console/sessions/{session.pk}/terminal/node1/"
+    with pytest.raises(InvalidStatus):  # a learner, even the owner, cannot open the watch route
+        browser.websocket(watch_path)
+    with pytest.raises(InvalidStatus):
+        Browser(stack, other_learner).websocket(watch_path)
+    with (
+        browser.websocket(f"/ws/sessions/{session.pk}/events/") as events,
+        browser.websocket(f"/ws/sessions/{session.pk}/terminal/node1/") as learner_tty,
+    ):
+        events_until(events, lambda e: e["kind"] == "progress")
+        with admin.websocket(watch_path) as watcher:
+            events_until(events, lambda e: e["kind"] == "watch" and e["watching"])
+            learner_tty.send(json.dumps(["stdin", "echo watched-$((3*3))\r"]))
+            terminal_until(watcher, b"watched-9")
+            watcher.send(json.dumps(["stdin", "echo intruder-$((5*5))\r"]))
+            learner_tty.send(json.dumps(["stdin", "echo after-$((4*4))\r"]))
+            seen = terminal_until(learner_tty, b"after-16")
+            time.sleep(0.5)
+            assert b"intruder-25" not in seen
+        events_until(events, lambda e: e["kind"] == "watch" and not e["watching"])
+    actions = list(AuditEvent.objects.filter(actor=admin_user).values_list("action", flat=True))
+    assert "session.watch" in actions and "session.unwatch" in actions

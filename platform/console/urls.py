@@ -8,5 +8,6 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit"),
     path("sessions/<int:session_id>/end/", views.end, name="end"),
     path("sessions/<int:session_id>/extend/", views.extend, name="extend"),
+    path("sessions/<int:session_id>/watch/", views.watch, name="watch"),
     path("hosts/<str:host>/drain/", views.drain, name="drain"),
 ]

@@ -144,3 +144,11 @@ def audit_log(request):
 
 def redirect_back(request):
     return redirect("console:index")  # htmx follows it and swaps the refreshed page in
+
+
+@require_GET
+@login_required
+@admin_only
+def watch(request, session_id: int):
+    session = get_object_or_404(LabSession.objects.select_related("user", "lab"), pk=session_id)
+    return render(request, "console/watch.html", {"session": session})

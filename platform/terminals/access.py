@@ -41,3 +41,29 @@ def touch_activity(session_id: int) -> None:
     from django.utils import timezone
 
     LabSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
+
+
+@database_sync_to_async
+def watch_target(user, session_id: int, node: str) -> tuple[str, str, str] | None:
+    """(host, container id, "session N (learner, lab)") for an admin watching a ready sandbox."""
+    close_old_connections()
+    if not user or not user.is_authenticated or not user.has_perm("sandboxes.manage_sandboxes"):
+        return None
+    sandbox = (
+        Sandbox.objects.filter(
+            session_id=session_id, session__state=LabSession.READY, node=node, removed_at__isnull=True
+        )
+        .select_related("session__user", "session__lab")
+        .first()
+    )
+    if sandbox is None or not sandbox.container_id:
+        return None
+    session = sandbox.session
+    return session.host, sandbox.container_id, f"session {session.pk} ({session.user.username}, {session.lab.slug})"
+
+
+@database_sync_to_async
+def record_watch(user, target: str, started: bool) -> None:
+    from console.models import audit
+
+    audit(user, "session.watch" if started else "session.unwatch", target)

@@ -108,3 +108,48 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def tty_exit(self, message):
         await self.send(text_data=json.dumps(["exit", message.get("reason", "")]))
+
+
+class WatchConsumer(TerminalConsumer):
+    """An admin watching a learner's terminal: the same shell, read-only. The learner's page is
+    told while it lasts, and every watch is audited."""
+
+    async def connect(self):
+        self.relay = None
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.session_id, self.node = int(kwargs["session_id"]), kwargs["node"]
+        target = await access.watch_target(self.scope["user"], self.session_id, self.node)
+        if target is None:
+            await self.close(code=FORBIDDEN)
+            return
+        host, container_id, self.description = target
+        self.relay = relay_channel(host)
+        self.key = f"{self.session_id}:{self.node}"
+        await self.accept()
+        await self.channel_layer.send(
+            self.relay,
+            {
+                "type": "tty.open",
+                "key": self.key,
+                "container": container_id,
+                "reply": self.channel_name,
+                "rows": 24,
+                "cols": 80,
+                "resize": False,
+            },
+        )
+        await self.channel_layer.group_send(group_name(self.session_id), watch_event(True))
+        await access.record_watch(self.scope["user"], self.description, True)
+
+    async def disconnect(self, code):
+        if self.relay:
+            await super().disconnect(code)
+            await self.channel_layer.group_send(group_name(self.session_id), watch_event(False))
+            await access.record_watch(self.scope["user"], self.description, False)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        pass  # read-only: nothing a watcher sends reaches the shell
+
+
+def watch_event(watching: bool) -> dict:
+    return {"type": "session.event", "event": {"kind": "watch", "watching": watching}}

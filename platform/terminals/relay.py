@@ -156,9 +156,10 @@ class Relay:
             shell = Shell(self, key, message["container"])
             self.shells[key] = shell  # inputs that arrive while it opens wait in its queue
             shell.opening = self.spawn(shell.open(message["rows"], message["cols"]))
-        self.spawn(self.attach_viewer(shell, viewer, message["rows"], message["cols"]))
+        size = (message["rows"], message["cols"]) if message.get("resize", True) else None
+        self.spawn(self.attach_viewer(shell, viewer, size))
 
-    async def attach_viewer(self, shell: Shell, viewer: str, rows: int, cols: int) -> None:
+    async def attach_viewer(self, shell: Shell, viewer: str, size: tuple[int, int] | None) -> None:
         try:
             await shell.opening
         except SandboxError as e:
@@ -166,7 +167,8 @@ class Relay:
             await shell.deliver(viewer, {"type": "tty.exit", "reason": e.learner_message})
             return
         await shell.attach(viewer)
-        shell.inputs.put_nowait((rows, cols))
+        if size:  # a watcher (read-only) leaves the learner's terminal size alone
+            shell.inputs.put_nowait(size)
 
     async def tty_input(self, message: dict) -> None:
         shell = self.shells.get(message["key"])

@@ -37,6 +37,17 @@
       const text = p.querySelector(".start-message");
       if (text) text.textContent = `${ev.message}…`;
       if (ev.state !== p.dataset.state && FINAL_STATES.includes(ev.state)) refreshPanel();
+    } else if (ev.kind === "watch") {
+      let banner = p.querySelector(".watch-banner");
+      if (ev.watching && !banner) {
+        banner = document.createElement("p");
+        banner.className = "notice warning watch-banner";
+        banner.setAttribute("role", "status");
+        banner.textContent = "An administrator is watching your terminal (read-only).";
+        p.querySelector(".lab-head").after(banner);
+      } else if (!ev.watching && banner) {
+        banner.remove();
+      }
     } else if (ev.kind === "expires") {
       const timer = document.querySelector(".timer[data-expires]");
       if (timer) { timer.dataset.expires = ev.expires_at; startTimer(); }
