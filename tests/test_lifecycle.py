@@ -229,3 +229,23 @@ def test_drain_host_command(capsys):
     call_command("drain_host", "local", "--undrain")
     assert not SandboxHost.objects.get(name="local").drained
     assert "local" in capsys.readouterr().out
+
+
+@pytest.mark.docker
+def test_a_session_ended_while_it_starts_stays_ended_and_leaves_nothing(learner, docker_engine, monkeypatch):
+    session = lifecycle.create_session(learner, make_lab())
+    original = lifecycle.set_state
+    phases = []
+
+    def learner_cancels_after_the_first_phase(s, *args):
+        phases.append(args)
+        if len(phases) == 2:  # the container exists now; the learner clicks Cancel
+            LabSession.objects.filter(pk=s.pk).update(state=LabSession.ENDED)
+        return original(s, *args)
+
+    monkeypatch.setattr(lifecycle, "set_state", learner_cancels_after_the_first_phase)
+    lifecycle.provision(session.pk)
+    session.refresh_from_db()
+    sandbox = session.sandboxes.get()
+    assert session.state == LabSession.ENDED and sandbox.container_id and sandbox.removed_at is not None
+    assert sandbox.name not in {i.name for i in get_backend("local").list_sandboxes()}

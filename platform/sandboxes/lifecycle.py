@@ -87,8 +87,15 @@ def extend(session: LabSession) -> bool:
     return True
 
 
+class Cancelled(Exception):
+    """The session was ended while it was being provisioned."""
+
+
 def set_state(session: LabSession, state: str, progress: int, message: str) -> None:
-    LabSession.objects.filter(pk=session.pk).update(state=state, progress=progress, message=message)
+    """Record and publish a start phase, unless the session ended meanwhile (then stop the start)."""
+    live = LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES)
+    if not live.update(state=state, progress=progress, message=message):
+        raise Cancelled
     session.state, session.progress, session.message = state, progress, message
     events.publish(session.pk, "progress", state=state, progress=progress, message=message)
 
@@ -148,6 +155,9 @@ def provision(session_id: int) -> None:
             )
         set_state(session, LabSession.SETUP, 80, "Preparing the lab")
         run_setup(session, backend, sandboxes)
+    except Cancelled:
+        remove_sandboxes(session)  # ended by the learner or an admin while starting
+        return
     except SandboxError as e:
         log.warning("session %s failed to start: %s", session.pk, e)
         fail(session, e.learner_message)
