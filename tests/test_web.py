@@ -114,3 +114,21 @@ def test_starting_a_second_lab_offers_to_end_the_first(client, learner, course):
     client.force_login(learner)
     page = client.get(reverse("course:day", args=[2])).content.decode()
     assert "You have a lab running for" in page and 'name="replace" value="1"' in page
+
+
+def test_repeated_failed_logins_are_refused_for_a_while(client, learner, settings):
+    from django.core.cache import cache
+    from django.test import RequestFactory
+
+    from accounts import throttle
+
+    ours = throttle.keys(RequestFactory().post("/", REMOTE_ADDR="127.0.0.1"), "alice")
+    cache.delete_many(ours)  # only this test's counters: the cache shares Redis with the stack
+    settings.LOGIN_FAILURES_ALLOWED = 3
+    for _ in range(3):
+        assert client.post(reverse("login"), {"username": "alice", "password": "wrong"}).status_code == 200
+    refused = client.post(reverse("login"), {"username": "alice", "password": "alice-pass-123"})
+    assert refused.status_code == 429 and "Too many failed attempts" in refused.content.decode()
+    assert client.get(reverse("course:map")).status_code == 302  # not logged in
+    cache.delete_many(ours)  # the lockout has passed
+    assert client.post(reverse("login"), {"username": "alice", "password": "alice-pass-123"}).status_code == 302

@@ -1,9 +1,11 @@
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts import throttle
 from accounts.forms import SignupForm
 from accounts.roles import LEARNER
 
@@ -20,3 +22,25 @@ def signup(request):
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("course:map")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, refusing attempts for a while after repeated failures (accounts/throttle.py)."""
+
+    template_name = "accounts/login.html"
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")
+        if throttle.locked_out(request, username):
+            form = self.get_form()
+            form.add_error(None, "Too many failed attempts. Please wait a few minutes before trying again.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        throttle.record_failure(self.request, self.request.POST.get("username", ""))
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        throttle.clear(self.request, form.get_user().get_username())
+        return super().form_valid(form)

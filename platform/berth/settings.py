@@ -128,6 +128,16 @@ CHANNEL_LAYERS = {
     }
 }
 
+CACHES = {  # shared by every web process: login throttling counts across them
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_REDIS_URL", REDIS_URL),
+        "KEY_PREFIX": env_str("BERTH_CHANNEL_PREFIX", "berth") + "-cache",
+    }
+}
+LOGIN_FAILURES_ALLOWED = env_int("BERTH_LOGIN_FAILURES", 5, minimum=1)  # per username, and per address
+LOGIN_LOCKOUT_SECONDS = env_int("BERTH_LOGIN_LOCKOUT_SECONDS", 300, minimum=1)
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
