@@ -152,7 +152,16 @@ def stack(django_db_setup, django_db_blocker, docker_engine):
     st = Stack(port)
     commands = {
         "web": (
-            [str(venv / "uvicorn"), "berth.asgi:application", "--port", str(port), "--ws", "websockets"],
+            [
+                str(venv / "uvicorn"),
+                "berth.asgi:application",
+                "--port",
+                str(port),
+                "--ws",
+                "websockets",
+                "--ws-max-size",
+                "1048576",
+            ],  # as scripts/up runs it
             {"BERTH_DOCKER_HOSTS": "local=unix:///nonexistent/no-docker-in-the-web-process.sock"},
         ),
         "worker": (

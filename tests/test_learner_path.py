@@ -156,3 +156,20 @@ def test_an_admin_watches_read_only_and_the_learner_is_told(started, stack, admi
         events_until(events, lambda e: e["kind"] == "watch" and not e["watching"])
     actions = list(AuditEvent.objects.filter(actor=admin_user).values_list("action", flat=True))
     assert "session.watch" in actions and "session.unwatch" in actions
+
+
+def test_malformed_or_oversized_frames_close_that_socket_only(started):
+    from websockets.exceptions import ConnectionClosed
+
+    browser, session, _ = started
+    path = f"/ws/sessions/{session.pk}/terminal/node1/"
+    with browser.websocket(path) as healthy:
+        for bad in ("not json at all", json.dumps(["rm -rf", 1, 2, 3]), "x" * (2 * 1024 * 1024)):
+            with browser.websocket(path) as ws:
+                ws.send(bad)
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        ws.recv(timeout=10)
+                assert closed.value.rcvd is None or closed.value.rcvd.code in (4400, 1009)
+        healthy.send(json.dumps(["stdin", "echo still-alive-$((2+2))\r"]))
+        terminal_until(healthy, b"still-alive-4")
