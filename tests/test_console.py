@@ -110,3 +110,34 @@ def test_the_worker_side_sampler_records_engine_health_and_sandbox_stats(learner
     assert counts == {"healthy": True, "sampled": 1} and host.healthy and host.response_ms > 0
     assert sandbox.memory_bytes > 0 and sandbox.stats_at is not None
     lifecycle.end(session.pk, "test over")
+
+
+def test_activity_charts_count_starts_per_hour(client, admin_user, live):
+    from console import charts
+
+    points = charts.starts_per_hour()
+    assert len(points) == 24 and points[-1][1] == 1  # the live session started this hour
+    client.force_login(admin_user)
+    page = client.get(reverse("console:index")).content.decode()
+    assert "Lab starts per hour" in page and "<rect" in page
+
+
+def test_failed_tasks_are_recorded_for_the_console(admin_user, client):
+    from celery.signals import task_failure
+
+    from console.models import FailedTask
+
+    class Task:
+        name = "sandboxes.tasks.provision_session"
+
+    task_failure.send(sender=Task(), task_id="abc", exception=RuntimeError("engine gone"), args=[1])
+    failure = FailedTask.objects.get()
+    assert failure.task == "sandboxes.tasks.provision_session" and "engine gone" in failure.error
+
+
+@pytest.mark.stack
+@pytest.mark.django_db(transaction=True)
+def test_workers_and_queues_come_from_the_real_broker(stack, admin_user, client):
+    client.force_login(admin_user)
+    page = client.get(reverse("console:tasks")).content.decode()
+    assert "sandboxes.local" in page and "No worker answers" not in page

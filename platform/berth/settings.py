@@ -150,6 +150,7 @@ CELERY_BEAT_SCHEDULE = {
     "refill-warm-pools": {"task": "sandboxes.tasks.refill_pools", "schedule": 20.0},
     "dispatch-waiting-sessions": {"task": "sandboxes.tasks.dispatch_waiting_task", "schedule": 10.0},
     "sample-hosts": {"task": "sandboxes.tasks.sample_hosts", "schedule": 15.0},
+    "sample-live-count": {"task": "console.tasks.sample_live_count", "schedule": 300.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

@@ -20,3 +20,33 @@ class AuditEvent(models.Model):
 
 def audit(actor, action: str, target: str, detail: str = "") -> AuditEvent:
     return AuditEvent.objects.create(actor=actor, action=action, target=target, detail=detail)
+
+
+class FailedTask(models.Model):
+    """A Celery task that raised, recorded by the worker (console: failed tasks of the last hour)."""
+
+    task = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=100)
+    args = models.TextField(blank=True)
+    error = models.TextField()
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.task} failed at {self.at:%H:%M:%S}"
+
+
+class LiveCount(models.Model):
+    """Live sandboxes, sampled on the beat schedule, for the console's chart."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sessions = models.PositiveIntegerField()
+    waiting = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self):
+        return f"{self.sessions} live at {self.at:%H:%M}"

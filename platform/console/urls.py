@@ -6,6 +6,7 @@ app_name = "console"
 urlpatterns = [
     path("", views.index, name="index"),
     path("audit/", views.audit_log, name="audit"),
+    path("tasks/", views.tasks, name="tasks"),
     path("sessions/<int:session_id>/end/", views.end, name="end"),
     path("sessions/<int:session_id>/extend/", views.extend, name="extend"),
     path("sessions/<int:session_id>/watch/", views.watch, name="watch"),

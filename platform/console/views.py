@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from console import charts
 from console.models import AuditEvent, audit
 from sandboxes import lifecycle, placement
 from sandboxes.models import LabSession, SandboxHost, WarmSandbox
@@ -79,19 +80,19 @@ def hosts():
 @login_required
 @admin_only
 def index(request):
-    context = {
-        "rows": live_sessions(request),
-        "hosts": hosts(),
-        "states": LabSession.LIVE_STATES,
-        "waiting": len(placement.waiting()),
-        "q": request.GET.get("q", ""),
-        "state": request.GET.get("state", ""),
-        "sort": request.GET.get("sort", ""),
-    }
-    template = (
-        "console/sessions.html" if request.htmx and request.GET.get("part") == "sessions" else "console/index.html"
+    context = {"rows": live_sessions(request), "waiting": len(placement.waiting())}
+    if request.htmx and request.GET.get("part") == "sessions":  # the table's own refresh, every 5 s
+        return render(request, "console/sessions.html", context)
+    context.update(
+        hosts=hosts(),
+        states=LabSession.LIVE_STATES,
+        q=request.GET.get("q", ""),
+        state=request.GET.get("state", ""),
+        sort=request.GET.get("sort", ""),
+        starts_chart=charts.bars(charts.starts_per_hour()),
+        live_chart=charts.bars(charts.live_over_time()),
     )
-    return render(request, template, context)
+    return render(request, "console/index.html", context)
 
 
 @require_POST
@@ -152,3 +153,21 @@ def redirect_back(request):
 def watch(request, session_id: int):
     session = get_object_or_404(LabSession.objects.select_related("user", "lab"), pk=session_id)
     return render(request, "console/watch.html", {"session": session})
+
+
+@require_GET
+@login_required
+@admin_only
+def tasks(request):
+    """Workers, queues and failures: a partial the console loads on its own (pinging takes a second)."""
+    from console import workers
+
+    return render(
+        request,
+        "console/tasks.html",
+        {
+            "workers": workers.workers(),
+            "queues": workers.queue_lengths(),
+            "failures": workers.recent_failures()[:50],
+        },
+    )
