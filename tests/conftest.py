@@ -15,6 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "var" / "log"
 
 
+@pytest.fixture(autouse=True)
+def fresh_limits():
+    """Limits saved by one test (in its database) are never seen from another's cache."""
+    from sandboxes import limits
+
+    limits.forget()
+    yield
+    limits.forget()
+
+
 # --- personas ----------------------------------------------------------------------------------
 @pytest.fixture
 def roles(db):

@@ -53,7 +53,7 @@ def test_learners_and_instructors_get_403_everywhere(client, learner, instructor
         for method, url in console_urls(live):
             assert getattr(client, method)(url).status_code == 403, (user, url)
     live.refresh_from_db()
-    assert live.state == LabSession.READY and not AuditEvent.objects.exists()
+    assert live.state == LabSession.READY and not AuditEvent.objects.exclude(action="role.change").exists()
 
 
 def test_admin_sees_every_live_sandbox_with_its_stats(client, admin_user, live):
@@ -74,7 +74,9 @@ def test_admin_ends_and_extends_a_session_and_both_are_audited(client, admin_use
     client.post(reverse("console:end", args=[live.pk]))
     live.refresh_from_db()
     assert live.state == LabSession.ENDED and live.end_reason == "ended by an administrator"
-    actions = list(AuditEvent.objects.order_by("at").values_list("actor__username", "action"))
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="session.").order_by("at").values_list("actor__username", "action")
+    )
     assert actions == [("ada", "session.extend"), ("ada", "session.end")]
     log = client.get(reverse("console:audit") + "?action=session.end").content.decode()
     assert "session.end" in log and "session.extend" not in log
@@ -86,7 +88,12 @@ def test_admin_drains_and_undrains_a_host(client, admin_user):
     assert SandboxHost.objects.get(name="local").drained
     client.post(reverse("console:drain", args=["local"]), {"drained": "0"})
     assert not SandboxHost.objects.get(name="local").drained
-    assert list(AuditEvent.objects.order_by("at").values_list("action", flat=True)) == ["host.drain", "host.undrain"]
+    assert list(
+        AuditEvent.objects.filter(action__startswith="host.").order_by("at").values_list("action", flat=True)
+    ) == [
+        "host.drain",
+        "host.undrain",
+    ]
     assert client.post(reverse("console:drain", args=["nowhere"]), {"drained": "1"}).status_code == 404
 
 
@@ -141,3 +148,42 @@ def test_workers_and_queues_come_from_the_real_broker(stack, admin_user, client)
     client.force_login(admin_user)
     page = client.get(reverse("console:tasks")).content.decode()
     assert "sandboxes.local" in page and "No worker answers" not in page
+
+
+def test_admin_changes_limits_in_the_console_they_apply_at_once_and_are_audited(client, admin_user, learner, settings):
+    from sandboxes import lifecycle, pool
+
+    settings.SANDBOX_MEMORY_MB, settings.SANDBOX_IDLE_MINUTES = 512, 30
+    client.force_login(admin_user)
+    page = client.get(reverse("console:limits")).content.decode()
+    assert "SANDBOX_MEMORY_MB" in page and "SANDBOX_DOCKER_PROFILE_ENABLED" in page
+    bad = client.post(reverse("console:limits"), {"SANDBOX_MEMORY_MB": "10"})
+    assert "at least 64" in bad.content.decode()
+    client.post(
+        reverse("console:limits"),
+        {"SANDBOX_MEMORY_MB": "768", "SANDBOX_IDLE_MINUTES": "45", "SANDBOX_SESSIONS_PER_LEARNER": "2"},
+    )
+    assert pool.spec_for("x", "berth/base:latest", "standard", "node1", {}).memory_mb == 768
+    assert lifecycle.sessions_allowed() == 2
+    event = AuditEvent.objects.get(action="limits.change")
+    assert "SANDBOX_MEMORY_MB: 512 -> 768" in event.detail and "SANDBOX_IDLE_MINUTES: 30 -> 45" in event.detail
+    # the Docker profile switch is a checkbox: leaving it unchecked turns it off
+    settings.SANDBOX_DOCKER_PROFILE_ENABLED = True
+    client.post(reverse("console:limits"), {"SANDBOX_MEMORY_MB": "768"})
+    with pytest.raises(lifecycle.StartRefused):
+        lifecycle.create_session(learner, save_test_lab("dind-off", profile="docker"))
+
+
+def test_learners_cannot_reach_the_limits(client, learner):
+    client.force_login(learner)
+    assert client.get(reverse("console:limits")).status_code == 403
+    assert client.post(reverse("console:limits"), {"SANDBOX_MEMORY_MB": "4096"}).status_code == 403
+
+
+def test_role_changes_are_audited(roles, learner):
+    learner.groups.add(roles["instructor"])
+    learner.groups.remove(roles["learner"])
+    details = list(
+        AuditEvent.objects.filter(action="role.change", target="user alice").values_list("detail", flat=True)
+    )
+    assert "granted: instructor" in details and "removed: learner" in details

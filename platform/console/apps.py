@@ -5,4 +5,4 @@ class ConsoleConfig(AppConfig):
     name = "console"
 
     def ready(self):
-        from console import workers  # noqa: F401  (connects the task-failure recorder)
+        from console import signals, workers  # noqa: F401  (connect the role-change and task-failure recorders)

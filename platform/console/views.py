@@ -171,3 +171,65 @@ def tasks(request):
             "failures": workers.recent_failures()[:50],
         },
     )
+
+
+def limit_fields() -> list[dict]:
+    """Every editable limit with its meaning, its value now and its environment default."""
+    from sandboxes import limits
+
+    fields = [
+        {
+            "name": name,
+            "meaning": meaning,
+            "current": limits.limit(name),
+            "default": getattr(settings, name),
+            "checkbox": kind is bool,
+        }
+        for name, (kind, _, meaning) in limits.EDITABLE.items()
+    ]
+    for (profile, image), size in limits.warm_pool().items():
+        fields.append(
+            {
+                "name": f"{limits.POOL_PREFIX}{profile}/{image}",
+                "meaning": f"warm {profile} sandboxes of {image} per host",
+                "current": size,
+                "default": settings.SANDBOX_WARM_POOL.get((profile, image), 0),
+                "checkbox": False,
+            }
+        )
+    return fields
+
+
+@login_required
+@admin_only
+def edit_limits(request):
+    """Limits and quotas, saved over the environment's defaults; every change is audited."""
+    from sandboxes import limits
+    from sandboxes.models import PlatformLimits
+
+    fields = limit_fields()
+    errors = {}
+    if request.method == "POST":
+        row, _ = PlatformLimits.objects.get_or_create(pk=1)
+        changes = []
+        for field in fields:
+            name = field["name"]
+            if name not in request.POST and not field["checkbox"]:
+                continue  # an unchecked checkbox is absent from the form; anything else absent is untouched
+            try:
+                value = limits.parse(name, request.POST.get(name, ""))
+            except ValueError as e:
+                errors[name] = str(e) or "not a valid value"
+                continue
+            if value != field["current"]:
+                changes.append(f"{name}: {field['current']} -> {value}")
+                row.values[name] = value
+        if not errors:
+            row.save()
+            limits.forget()
+            if changes:
+                audit(request.user, "limits.change", "platform limits", "; ".join(changes))
+            return redirect("console:limits")
+        for field in fields:
+            field["error"] = errors.get(field["name"], "")
+    return render(request, "console/limits.html", {"fields": fields})

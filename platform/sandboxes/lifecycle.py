@@ -19,6 +19,7 @@ from labs.models import Lab
 from sandboxes import events, placement, pool
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
+from sandboxes.limits import limit
 from sandboxes.models import LabSession, Sandbox, SandboxHost, WarmSandbox
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,13 @@ def network_name(session_id: int) -> str:
 def create_session(user, lab: Lab) -> LabSession:
     """Record a new session and, if a host has room, queue its provisioning (after the commit);
     otherwise it waits in line (placement.dispatch_waiting places it when room frees up)."""
-    if lab.profile == Lab.PROFILE_DOCKER and not settings.SANDBOX_DOCKER_PROFILE_ENABLED:
+    if lab.profile == Lab.PROFILE_DOCKER and not limit("SANDBOX_DOCKER_PROFILE_ENABLED"):
         raise StartRefused(
             "This lab needs a sandbox with its own Docker engine, and the administrator has not "
             "enabled Docker-in-Docker sandboxes on this platform."
         )
     recent = LabSession.objects.filter(user=user, created_at__gte=timezone.now() - timedelta(hours=1)).count()
-    if recent >= settings.SANDBOX_STARTS_PER_HOUR:
+    if recent >= limit("SANDBOX_STARTS_PER_HOUR"):
         raise StartRefused(
             f"You have started {recent} labs in the last hour, the most allowed. Please wait a little "
             "before starting another; your running work is not affected."
@@ -77,8 +78,8 @@ def extend(session: LabSession) -> bool:
     if session.state != LabSession.READY:
         return False
     started = session.ready_at or session.created_at
-    latest = started + timedelta(minutes=settings.SANDBOX_TIME_LIMIT_MAX_MINUTES)
-    new_expiry = min(session.expires_at + timedelta(minutes=settings.SANDBOX_EXTEND_MINUTES), latest)
+    latest = started + timedelta(minutes=limit("SANDBOX_TIME_LIMIT_MAX_MINUTES"))
+    new_expiry = min(session.expires_at + timedelta(minutes=limit("SANDBOX_EXTEND_MINUTES")), latest)
     if new_expiry <= session.expires_at:
         return False
     LabSession.objects.filter(pk=session.pk, state=LabSession.READY).update(expires_at=new_expiry)
@@ -248,11 +249,12 @@ def reap(host: str) -> dict:
     ):
         end(session_id, "time limit reached")
         counts["expired"] += 1
-    idle_since = now - timedelta(minutes=settings.SANDBOX_IDLE_MINUTES)
+    idle_minutes = limit("SANDBOX_IDLE_MINUTES")
+    idle_since = now - timedelta(minutes=idle_minutes)
     for session_id in LabSession.objects.filter(
         host=host, state=LabSession.READY, last_activity_at__lt=idle_since
     ).values_list("pk", flat=True):
-        end(session_id, f"no activity for {settings.SANDBOX_IDLE_MINUTES} minutes")
+        end(session_id, f"no activity for {idle_minutes} minutes")
         counts["idle"] += 1
 
     backend = get_backend(host)
@@ -284,7 +286,7 @@ def reap(host: str) -> dict:
 
 
 def sessions_allowed() -> int:
-    return settings.SANDBOX_SESSIONS_PER_LEARNER
+    return limit("SANDBOX_SESSIONS_PER_LEARNER")
 
 
 def sample(host: str) -> dict:

@@ -104,3 +104,13 @@ class WarmSandbox(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.state})"
+
+
+class PlatformLimits(models.Model):
+    """The one row of limits saved in the admin console (sandboxes/limits.py)."""
+
+    values = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"limits ({len(self.values)} overridden)"

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError, SandboxSpec
+from sandboxes.limits import limit, warm_pool
 from sandboxes.models import Sandbox, WarmSandbox
 from sandboxes.placement import open_hosts, slots_for, used_slots
 
@@ -31,16 +32,16 @@ def spec_for(
     docker_profile = profile == "docker"
     wanted = resources or {}
     defaults = {
-        "memory_mb": settings.SANDBOX_DOCKER_MEMORY_MB if docker_profile else settings.SANDBOX_MEMORY_MB,
-        "cpus": settings.SANDBOX_CPUS,
-        "pids": settings.SANDBOX_DOCKER_PIDS if docker_profile else settings.SANDBOX_PIDS,
-        "disk_mb": settings.SANDBOX_DOCKER_DISK_MB if docker_profile else settings.SANDBOX_DISK_MB,
+        "memory_mb": limit("SANDBOX_DOCKER_MEMORY_MB") if docker_profile else limit("SANDBOX_MEMORY_MB"),
+        "cpus": limit("SANDBOX_CPUS"),
+        "pids": limit("SANDBOX_DOCKER_PIDS") if docker_profile else limit("SANDBOX_PIDS"),
+        "disk_mb": limit("SANDBOX_DOCKER_DISK_MB") if docker_profile else limit("SANDBOX_DISK_MB"),
     }
     maxima = {
-        "memory_mb": settings.SANDBOX_MAX_MEMORY_MB,
-        "cpus": settings.SANDBOX_MAX_CPUS,
-        "pids": settings.SANDBOX_MAX_PIDS,
-        "disk_mb": settings.SANDBOX_MAX_DISK_MB,
+        "memory_mb": limit("SANDBOX_MAX_MEMORY_MB"),
+        "cpus": limit("SANDBOX_MAX_CPUS"),
+        "pids": limit("SANDBOX_MAX_PIDS"),
+        "disk_mb": limit("SANDBOX_MAX_DISK_MB"),
     }
     limits = {key: min(wanted.get(key, default), max(maxima[key], default)) for key, default in defaults.items()}
     return SandboxSpec(
@@ -54,8 +55,8 @@ def refill(host: str) -> int:
         return 0
     backend = get_backend(host)
     made = 0
-    for (profile, image), size in settings.SANDBOX_WARM_POOL.items():
-        if profile == "docker" and not settings.SANDBOX_DOCKER_PROFILE_ENABLED:
+    for (profile, image), size in warm_pool().items():
+        if profile == "docker" and not limit("SANDBOX_DOCKER_PROFILE_ENABLED"):
             continue
         have = WarmSandbox.objects.filter(
             host=host, profile=profile, image=image, state__in=[WarmSandbox.WARMING, WarmSandbox.READY]
