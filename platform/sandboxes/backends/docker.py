@@ -294,7 +294,14 @@ class DockerBackend(SandboxBackend):
         cpus = s["cpu_stats"].get("online_cpus") or 1
         return {
             "cpu_percent": (cpu / system * cpus * 100) if system > 0 else 0.0,
-            "memory_bytes": s["memory_stats"].get("usage", 0),
+            # as `docker stats` counts it: without the inactive page cache, which the kernel reclaims
+            "memory_bytes": max(
+                0,
+                s["memory_stats"].get("usage", 0)
+                - (s["memory_stats"].get("stats") or {}).get(
+                    "total_inactive_file", (s["memory_stats"].get("stats") or {}).get("inactive_file", 0)
+                ),
+            ),
             "memory_limit": s["memory_stats"].get("limit", 0),
             "pids": s.get("pids_stats", {}).get("current", 0),
         }
