@@ -46,13 +46,23 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
 
 
 class TerminalConsumer(AsyncWebsocketConsumer):
-    """One browser terminal tab, attached to one node's shell through the relay."""
+    """One browser terminal tab, attached to one node's shell through the relay. Variants override
+    the primitives: which shell (`find_target`), whether it is read-only, and `attached`."""
+
+    readonly = False
+
+    async def find_target(self) -> tuple[str, str] | None:
+        """(host, container id) of the shell this socket may open, or None."""
+        return await access.own_terminal(self.scope["user"], self.session_id, self.node)
+
+    async def attached(self) -> None:
+        pass
 
     async def connect(self):
         self.relay = None
         kwargs = self.scope["url_route"]["kwargs"]
         self.session_id, self.node = int(kwargs["session_id"]), kwargs["node"]
-        target = await access.own_terminal(self.scope["user"], self.session_id, self.node)
+        target = await self.find_target()
         if target is None:
             await self.close(code=FORBIDDEN)
             return
@@ -72,8 +82,10 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 "reply": self.channel_name,
                 "rows": rows,
                 "cols": cols,
+                "resize": not self.readonly,
             },
         )
+        await self.attached()
 
     async def disconnect(self, code):
         if self.relay:
@@ -111,33 +123,19 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
 
 class WatchConsumer(TerminalConsumer):
-    """An admin watching a learner's terminal: the same shell, read-only. The learner's page is
-    told while it lasts, and every watch is audited."""
+    """An admin watching a learner's terminal: the same shell, read-only (a watcher never resizes
+    it either). The learner's page is told while it lasts, and every watch is audited."""
 
-    async def connect(self):
-        self.relay = None
-        kwargs = self.scope["url_route"]["kwargs"]
-        self.session_id, self.node = int(kwargs["session_id"]), kwargs["node"]
+    readonly = True
+
+    async def find_target(self):
         target = await access.watch_target(self.scope["user"], self.session_id, self.node)
         if target is None:
-            await self.close(code=FORBIDDEN)
-            return
+            return None
         host, container_id, self.description = target
-        self.relay = relay_channel(host)
-        self.key = f"{self.session_id}:{self.node}"
-        await self.accept()
-        await self.channel_layer.send(
-            self.relay,
-            {
-                "type": "tty.open",
-                "key": self.key,
-                "container": container_id,
-                "reply": self.channel_name,
-                "rows": 24,
-                "cols": 80,
-                "resize": False,
-            },
-        )
+        return host, container_id
+
+    async def attached(self):
         await self.channel_layer.group_send(group_name(self.session_id), watch_event(True))
         await access.record_watch(self.scope["user"], self.description, True)
 
