@@ -85,6 +85,7 @@ def test_imported_lab_passes_load_course(tmp_path, settings):
 
 
 @pytest.mark.docker
+@pytest.mark.django_db
 def test_imported_lab_passes_its_self_test(tmp_path, settings, docker_engine, capsys):
     write_scenario(tmp_path / "scenario")
     import_scenario(tmp_path / "scenario", tmp_path / "labs", slug="kc-greetings")

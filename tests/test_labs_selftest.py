@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.django_db]  # sandbox sizes are platform limits, kept in the database
 
 
 def test_every_lab_passes_its_self_test(docker_engine, capsys, tmp_path):

@@ -44,8 +44,16 @@ def spec_for(
         "disk_mb": limit("SANDBOX_MAX_DISK_MB"),
     }
     limits = {key: min(wanted.get(key, default), max(maxima[key], default)) for key, default in defaults.items()}
+    runtime = limit("SANDBOX_DOCKER_RUNTIME") if docker_profile else None
     return SandboxSpec(
-        name=name, image=image, profile=profile, hostname=hostname, labels=labels, network=network, **limits
+        name=name,
+        image=image,
+        profile=profile,
+        hostname=hostname,
+        labels=labels,
+        network=network,
+        runtime=runtime,
+        **limits,
     )
 
 

@@ -16,7 +16,6 @@ from django.conf import settings
 
 from sandboxes import profiles
 from sandboxes.backends.base import ExecResult, SandboxBackend, SandboxError, SandboxInfo, SandboxSpec, Tty
-from sandboxes.limits import limit
 
 log = logging.getLogger(__name__)
 MAX_EXEC_OUTPUT = 64 * 1024  # what a check may print; the rest is cut (and not streamed)
@@ -84,7 +83,7 @@ class DockerBackend(SandboxBackend):
         existing = self._own_container(spec)  # a retried task finds the container it made
         if existing:
             return existing
-        host_options, raw_host = profiles.host_config(spec, limit("SANDBOX_DOCKER_RUNTIME"), self.disk_quota)
+        host_options, raw_host = profiles.host_config(spec, spec.runtime, self.disk_quota)
         host = self.api.create_host_config(**host_options)
         host.update(raw_host)
         networking = None
