@@ -28,10 +28,8 @@ class SandboxSpec:
     cpus: float = 1.0
     pids: int = 512
     disk_mb: int = 2048
-    network: str | None = None
-    runtime: str | None = (
-        None  # an OCI runtime other than the engine's default (e.g. sysbox-runc)  # a private session network for multi-node labs; None = no network
-    )
+    network: str | None = None  # a private session network for multi-node labs; None = no network
+    runtime: str | None = None  # an OCI runtime other than the engine's default (e.g. sysbox-runc)
 
 
 @dataclass
