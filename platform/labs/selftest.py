@@ -38,7 +38,7 @@ class LabRun:
         return bool(self.results) and all(r.ok for r in self.results)
 
 
-def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False) -> LabRun:
+def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False, keep: bool = False) -> LabRun:
     backend = get_backend(host)
     run = LabRun(lab.slug)
     tag = uuid.uuid4().hex[:8]
@@ -132,10 +132,16 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
     except SandboxError as e:
         record("-", "sandbox", False, started, str(e)[:200])
     finally:
-        for sandbox_id in ids.values():
-            backend.remove(sandbox_id)
-        if network:
-            backend.remove_network(network)
+        if keep:  # an author explores the sandbox by hand, then removes it
+            for node in ids:
+                say(f"{lab.slug:<32} kept: docker exec -it {prefix}-{node} bash")
+            remove = f"docker rm -f {' '.join(f'{prefix}-{n}' for n in ids)}"
+            say(f"{lab.slug:<32} remove with: {remove}" + (f" && docker network rm {network}" if network else ""))
+        else:
+            for sandbox_id in ids.values():
+                backend.remove(sandbox_id)
+            if network:
+                backend.remove_network(network)
     return run
 
 
@@ -144,10 +150,12 @@ def last_line(output: str) -> str:
     return lines[-1][:160] if lines else "(no output)"
 
 
-def run_labs(labs: list[LabDef], parallel: int, say, verbose: bool = False) -> list[LabRun]:
+def run_labs(labs: list[LabDef], parallel: int, say, verbose: bool = False, keep: bool = False) -> list[LabRun]:
     hosts = list(settings.DOCKER_HOSTS)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        futures = [pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose) for i, lab in enumerate(labs)]
+        futures = [
+            pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep) for i, lab in enumerate(labs)
+        ]
         return [f.result() for f in futures]
 
 

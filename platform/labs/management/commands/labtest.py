@@ -18,9 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("slugs", nargs="*", help="lab slugs (default: every lab under labs/)")
         parser.add_argument("--parallel", type=int, default=2, help="labs tested at once (default 2)")
         parser.add_argument("--verbose", action="store_true", help="show what every check prints")
+        parser.add_argument(
+            "--keep", action="store_true", help="leave the sandboxes running afterwards, to explore by hand"
+        )
         parser.add_argument("--junit", default=str(settings.DATA_DIR / "labtest.xml"), help="JUnit XML path")
 
-    def handle(self, *args, slugs, parallel, junit, verbose, **options):
+    def handle(self, *args, slugs, parallel, junit, verbose, keep, **options):
         labs_dir = settings.COURSE_LABS_DIR
         dirs = (
             [labs_dir / s for s in slugs]
@@ -42,7 +45,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
             self.stdout.flush()
 
-        runs = run_labs(labs, parallel, say, verbose)
+        runs = run_labs(labs, parallel, say, verbose, keep)
         Path(junit).parent.mkdir(parents=True, exist_ok=True)
         Path(junit).write_text(junit_xml(runs))
         failed = [run.lab for run in runs if not run.ok]
