@@ -153,9 +153,7 @@ def last_line(output: str) -> str:
 def run_labs(labs: list[LabDef], parallel: int, say, verbose: bool = False, keep: bool = False) -> list[LabRun]:
     hosts = list(settings.DOCKER_HOSTS)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        futures = [
-            pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep) for i, lab in enumerate(labs)
-        ]
+        futures = [pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep) for i, lab in enumerate(labs)]
         return [f.result() for f in futures]
 
 
