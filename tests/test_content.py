@@ -25,14 +25,17 @@ def test_the_course_loads_without_errors_and_is_idempotent():
     assert {1, 2, 3} <= set(Lesson.objects.values_list("day", flat=True))
 
 
-def test_days_one_to_three_are_real_lessons_with_labs_quizzes_and_diagrams():
+def test_every_day_is_a_real_lesson_with_a_lab_quiz_and_diagram():
     load_course()
-    for day in (1, 2, 3):
+    days = sorted(Lesson.objects.values_list("day", flat=True))
+    assert days[:3] == [1, 2, 3] and len(days) == len(set(days))
+    for day in days:
         lesson = Lesson.objects.get(day=day)
         words = len(lesson.body_markdown.split())
         assert 900 <= words <= 1800, f"day {day} has {words} words"
         assert "```mermaid" in lesson.body_markdown
         assert 3 <= len(lesson.quiz) <= 5
+        assert all(q["explanation"].strip() for q in lesson.quiz), f"day {day}: a quiz answer is unexplained"
         assert lesson.lab is not None and lesson.lab.steps.count() >= 3
         for step in lesson.lab.steps.all():
             assert step.check_script.strip() and step.solution_script.strip() and step.hint.strip()

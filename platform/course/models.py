@@ -50,3 +50,17 @@ class DayProgress(models.Model):
 
     def __str__(self):
         return f"{self.user} on day {self.lesson.day}"
+
+
+class QuizAttempt(models.Model):
+    """Every answer a learner gives, kept for the instructors' "most often missed" figures."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiz_attempts")
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="quiz_attempts")
+    question = models.PositiveSmallIntegerField()  # 1-based, as the page numbers them
+    choice = models.PositiveSmallIntegerField()  # 1-based
+    correct = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["lesson", "question"])]
