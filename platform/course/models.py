@@ -64,3 +64,6 @@ class QuizAttempt(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["lesson", "question"])]
+
+    def __str__(self):
+        return f"{self.user} on day {self.lesson.day}, question {self.question}: {self.choice}"

@@ -58,9 +58,7 @@ def day(request, day: int):
 
 def quiz_questions(lesson: Lesson, progress: DayProgress) -> list[dict]:
     """The quiz as the page shows it: each question with the learner's standing answer."""
-    return [
-        {"number": n, **q, "given": progress.quiz_answers.get(str(n))} for n, q in enumerate(lesson.quiz, start=1)
-    ]
+    return [{"number": n, **q, "given": progress.quiz_answers.get(str(n))} for n, q in enumerate(lesson.quiz, start=1)]
 
 
 @login_required
@@ -76,6 +74,5 @@ def quiz_answer(request, day: int, number: int):
     progress = answer_question(request.user, lesson, number, choice)
     if not request.headers.get("HX-Request"):
         return redirect(reverse("course:day", args=[day]) + f"#question-{number}")
-    return render(
-        request, "course/quiz.html", {"lesson": lesson, "progress": progress, "questions": quiz_questions(lesson, progress)}
-    )
+    questions = quiz_questions(lesson, progress)
+    return render(request, "course/quiz.html", {"lesson": lesson, "progress": progress, "questions": questions})
