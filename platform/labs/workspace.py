@@ -1,6 +1,7 @@
 """What the lab panel of a day's page shows, for one learner."""
 
 from django.conf import settings
+from django.db.models import Count, Max, Subquery
 
 from course.models import Lesson
 from course.progress import passed_step_ids
@@ -12,10 +13,26 @@ def live_session(user, lab) -> LabSession | None:
     return LabSession.objects.filter(user=user, lab=lab, state__in=LabSession.LIVE_STATES).first()
 
 
-def step_context(user, step: Step, session: LabSession | None, passed: set[int]) -> dict:
-    last = CheckRun.objects.filter(user=user, step=step).first()
-    failures = CheckRun.objects.filter(user=user, step=step, state__in=[CheckRun.FAILED, CheckRun.TIMED_OUT]).count()
-    revealed = SolutionReveal.objects.filter(user=user, step=step).exists()
+class StepHistory:
+    """A learner's check runs and reveals on some steps, read in three queries whatever their number."""
+
+    def __init__(self, user, steps: list[Step]):
+        runs = CheckRun.objects.filter(user=user, step__in=steps)
+        latest = runs.values("step_id").annotate(last=Max("pk")).values("last")
+        self.last_run = {run.step_id: run for run in CheckRun.objects.filter(pk__in=Subquery(latest))}
+        self.failures = dict(
+            runs.filter(state__in=[CheckRun.FAILED, CheckRun.TIMED_OUT])
+            .values("step_id")
+            .annotate(n=Count("pk"))
+            .values_list("step_id", "n")
+        )
+        self.revealed = set(SolutionReveal.objects.filter(user=user, step__in=steps).values_list("step_id", flat=True))
+
+
+def step_context(user, step: Step, session: LabSession | None, passed: set[int], history=None) -> dict:
+    history = history or StepHistory(user, [step])
+    failures = history.failures.get(step.pk, 0)
+    revealed = step.pk in history.revealed
     if not revealed and failures >= settings.SOLUTION_AFTER_FAILURES:
         SolutionReveal.objects.get_or_create(
             user=user, step=step, defaults={"session": session, "reason": SolutionReveal.AFTER_FAILURES}
@@ -23,7 +40,7 @@ def step_context(user, step: Step, session: LabSession | None, passed: set[int])
         revealed = True
     return {
         "step": step,
-        "last_run": last,
+        "last_run": history.last_run.get(step.pk),
         "passed": step.pk in passed,
         "session": session,
         "solution_shown": revealed,
@@ -38,6 +55,8 @@ def lab_panel_context(user, lesson: Lesson, session: LabSession | None = None) -
     session = session or live_session(user, lab)
     last_session = session or LabSession.objects.filter(user=user, lab=lab).first()
     passed = passed_step_ids(user, lab)
+    steps = list(lab.steps.all())
+    history = StepHistory(user, steps)
     other = (
         LabSession.objects.filter(user=user, state__in=LabSession.LIVE_STATES)
         .exclude(lab=lab)
@@ -50,6 +69,6 @@ def lab_panel_context(user, lesson: Lesson, session: LabSession | None = None) -
         "last_session": last_session,
         "other_session": other,
         "other_lesson": other.lab.lessons.first() if other else None,
-        "steps": [step_context(user, step, session, passed) for step in lab.steps.all()],
+        "steps": [step_context(user, step, session, passed, history) for step in steps],
         "passed_count": len(passed),
     }
