@@ -94,6 +94,15 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
     expect(page.locator(".xterm-rows")).to_contain_text("step-one-42", timeout=30000)
     page.click("#step-1 .check-button")
     expect(page.locator("#step-1")).to_have_class(re.compile(r"\bpassed\b"), timeout=30000)
+
+    # The live architecture view draws the learner's own engine and follows what they do.
+    expect(page.locator(".architecture .arch-diagram svg")).to_contain_text("dockerd on node1", timeout=20000)
+    type_in_terminal(
+        page, "docker network create e2enet && docker run -d --name e2eweb --network e2enet busybox sleep 600\n"
+    )
+    expect(page.locator(".architecture .arch-diagram svg")).to_contain_text("e2eweb", timeout=20000)
+    expect(page.locator(".architecture .arch-diagram svg")).to_contain_text("e2enet")
+    expect(page.locator(".architecture .arch-meta")).to_contain_text("1 container,")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "workspace.png"))
 
@@ -104,8 +113,22 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
     type_in_terminal(page, "echo after-reload-$((2*3))\n")
     expect(page.locator(".xterm-rows")).to_contain_text("after-reload-6", timeout=15000)
 
+    # The quiz is graded in place and explained; a wrong answer can be tried again.
+    from course.models import Lesson
+
+    first = Lesson.objects.get(day=1).quiz[0]
+    wrong = 1 if first["answer"] != 1 else 2
+    page.locator(f"#question-1 input[value='{wrong}']").check()
+    page.locator("#question-1 button").click()
+    expect(page.locator("#question-1 .verdict")).to_contain_text("Not this one")
+    expect(page.locator("#question-1 .explanation")).to_be_visible()
+    page.locator(f"#question-1 input[value='{first['answer']}']").check()
+    page.locator("#question-1 button").click()
+    expect(page.locator("#question-1 .verdict")).to_contain_text("Right")
+
     page.goto(f"{stack.http}/course/")
     expect(page.locator("li.day[data-day='1'] .day-state")).to_have_text("in progress")
+    expect(page.locator(".streak")).to_contain_text("1-day streak")
     page.screenshot(path=str(SHOTS / "course-map.png"))
 
 

@@ -3,6 +3,7 @@ the events websocket -> a terminal through the relay -> a check streamed back ->
 The web process runs with an unusable Docker address, so all of it works without Docker access."""
 
 import json
+import time
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -173,3 +174,42 @@ def test_malformed_or_oversized_frames_close_that_socket_only(started):
                 assert closed.value.rcvd is None or closed.value.rcvd.code in (4400, 1009)
         healthy.send(json.dumps(["stdin", "echo still-alive-$((2+2))\r"]))
         terminal_until(healthy, b"still-alive-4")
+
+
+def test_the_architecture_view_draws_the_learners_own_engine_and_follows_changes(started, stack, other_learner):
+    browser, session, _ = started
+    url = f"/sessions/{session.pk}/architecture/"
+
+    def next_snapshot(since="", until=lambda snap: True, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = browser.get(f"{url}?node=node1&since={since}")
+            assert response.status_code in (200, 202, 204), response.text
+            if response.status_code == 200 and until(response.json()):
+                return response.json()
+            time.sleep(0.5)
+        raise AssertionError(f"no snapshot as wanted within {timeout} s")
+
+    first = next_snapshot()
+    assert "dockerd on node1" in first["diagram"] and "busybox:latest" in first["diagram"]
+    assert browser.get(f"{url}?node=node1&since={first['hash']}").status_code in (204, 200)
+
+    with browser.websocket(f"/ws/sessions/{session.pk}/terminal/node1/?rows=30&cols=100") as ws:
+        ws.send(
+            json.dumps(
+                [
+                    "stdin",
+                    "docker network create archnet && docker run -d --name archweb --network archnet "
+                    "-v archdata:/data busybox sleep 600 && echo made-$((40+2))\r",
+                ]
+            )
+        )
+        terminal_until(ws, b"made-42", timeout=30)
+    changed = next_snapshot(first["hash"], lambda snap: "archweb" in snap["diagram"])
+    diagram = changed["diagram"]
+    assert "archnet" in diagram and "archdata" in diagram and "running" in diagram
+    assert changed["counts"]["containers"] >= 1 and changed["counts"]["volumes"] >= 1
+
+    intruder = Browser(stack, other_learner)
+    assert intruder.get(f"{url}?node=node1").status_code == 404
+    assert browser.get(f"{url}?node=nosuchnode").status_code == 404

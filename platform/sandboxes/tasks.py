@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from sandboxes import lifecycle, placement, pool
+from sandboxes import architecture, lifecycle, placement, pool
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -67,3 +67,9 @@ def sample_hosts() -> None:
     """On the beat schedule: engine health and sandbox stats for the admin console."""
     for host in settings.DOCKER_HOSTS:
         sample_host.apply_async(args=[host], queue=f"sandboxes.{host}", expires=15)
+
+
+@shared_task
+def snapshot_architecture(session_id: int, node: str) -> None:
+    """The live architecture view's inventory of one sandbox (asked for by the learner's page)."""
+    architecture.take_snapshot(session_id, node)

@@ -1,15 +1,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from console.models import audit
 from course.models import Lesson
 from labs.workspace import lab_panel_context, live_session
-from sandboxes import lifecycle
+from sandboxes import architecture, lifecycle
 from sandboxes.access import get_own_session
 from sandboxes.models import LabSession
-from sandboxes.tasks import end_session
+from sandboxes.tasks import end_session, snapshot_architecture
 
 
 def render_panel(request, lesson, session=None):
@@ -74,3 +75,23 @@ def extend(request, session_id: int):
         return render(request, "labs/timer.html", {"session": session})
     lesson = session.lab.lessons.first()
     return redirect("course:day", day=lesson.day) if lesson else redirect("course:map")
+
+
+@require_GET
+@login_required
+def architecture_view(request, session_id: int):
+    """The learner's own engine as a diagram (JSON); 204 when it has not changed since `since`."""
+    session = get_own_session(request, session_id)
+    node = request.GET.get("node") or session.lab.nodes[0]
+    if session.lab.profile != "docker" or node not in session.lab.nodes:
+        raise Http404("no Docker engine to draw here")
+    if session.state != LabSession.READY:
+        return JsonResponse({"state": session.state}, status=409)
+    snapshot = architecture.latest(session.pk, node)
+    if architecture.snapshot_wanted(session.pk, node, snapshot):
+        snapshot_architecture.apply_async(args=[session.pk, node], queue=f"sandboxes.{session.host}", expires=10)
+    if snapshot is None:
+        return JsonResponse({"state": "reading"}, status=202)
+    if snapshot["hash"] == request.GET.get("since"):
+        return HttpResponse(status=204)
+    return JsonResponse({"state": "ready", **snapshot})

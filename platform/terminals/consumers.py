@@ -7,12 +7,14 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
+from sandboxes import architecture
 from sandboxes.events import group_name
 from terminals import access
 from terminals.protocol import MAX_INPUT_BYTES, clamp_size, relay_channel
 
 FORBIDDEN = 4403
 ACTIVITY_EVERY = 30  # seconds between last-activity writes while typing
+TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks for the live architecture view
 
 
 class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -69,7 +71,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         host, container_id = target
         self.relay = relay_channel(host)
         self.key = f"{self.session_id}:{self.node}"
-        self.last_activity = 0.0
+        self.last_activity = self.last_traffic = 0.0
         query = parse_qs(self.scope.get("query_string", b"").decode())
         rows, cols = clamp_size(query.get("rows", [24])[0], query.get("cols", [80])[0])
         await self.accept()
@@ -104,6 +106,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             data = message[1].encode()[:MAX_INPUT_BYTES]
             await self.channel_layer.send(self.relay, {"type": "tty.input", "key": self.key, "data": data})
             now = time.monotonic()
+            await self.mark_traffic(now)
             if now - self.last_activity > ACTIVITY_EVERY:
                 self.last_activity = now
                 await access.touch_activity(self.session_id)
@@ -117,6 +120,13 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def tty_output(self, message):
         await self.send(bytes_data=message["data"])
+        await self.mark_traffic(time.monotonic())
+
+    async def mark_traffic(self, now: float) -> None:
+        """A command may be changing the engine: the architecture view should look again soon."""
+        if now - self.last_traffic > TRAFFIC_EVERY:
+            self.last_traffic = now
+            await architecture.amark_traffic(self.session_id)
 
     async def tty_exit(self, message):
         await self.send(text_data=json.dumps(["exit", message.get("reason", "")]))

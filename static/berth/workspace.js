@@ -156,6 +156,45 @@
     });
   }
 
+  // --- live architecture view: the learner's own engine, redrawn when it changes ------------
+  let archTimer = null, archHash = "", archNode = null, archBusy = false, archCount = 0;
+  // It sits at the foot of the lesson, beside the lesson's own diagrams, while a Docker-day
+  // sandbox is ready.
+  function startArchitecture(p) {
+    clearInterval(archTimer);
+    const box = document.querySelector("details.architecture");
+    if (!box) return;
+    const url = p && p.dataset.architectureUrl;
+    box.hidden = !url;
+    if (!url) return;
+    box.dataset.url = url;
+    archHash = "";
+    archTimer = setInterval(() => pollArchitecture(box), 1000);
+    pollArchitecture(box);
+  }
+
+  async function pollArchitecture(box) {
+    if (archBusy || !box.open || document.visibilityState !== "visible") return;
+    const node = terminal ? terminal.node : null;
+    if (node !== archNode) { archNode = node; archHash = ""; }
+    archBusy = true;
+    try {
+      const url = `${box.dataset.url}?node=${encodeURIComponent(node || "")}&since=${archHash}`;
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (response.status !== 200) return;
+      const snap = await response.json();
+      const { svg } = await mermaid.render(`arch-svg-${archCount++}`, snap.diagram);
+      box.querySelector(".arch-diagram").innerHTML = svg;
+      archHash = snap.hash;
+      const c = snap.counts;
+      const n = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
+      box.querySelector(".arch-meta").textContent =
+        `${n(c.containers, "container")}, ${n(c.images, "image")}, ${n(c.networks, "network")}, ` +
+        `${n(c.volumes, "volume")} · ${new Date(snap.taken_at * 1000).toLocaleTimeString()}`;
+    } catch (e) { /* a dropped request: the next tick retries */ }
+    finally { archBusy = false; }
+  }
+
   // --- timer ------------------------------------------------------------------------------
   let timerHandle = null;
   function startTimer() {
@@ -230,11 +269,12 @@
     if (!p || !p.dataset.sessionId || FINAL_STATES.slice(1).includes(p.dataset.state)) {
       if (events) { events.onclose = null; events.close(); events = null; }
       closeTerminal();
+      startArchitecture(p);
       return;
     }
     if (!events || events.sessionId !== p.dataset.sessionId) openEvents(p.dataset.sessionId);
     const el = document.getElementById("terminal");
-    if (el && (!terminal || terminal.el !== el)) { openTerminal(el); bindTabs(p); }
+    if (el && (!terminal || terminal.el !== el)) { openTerminal(el); bindTabs(p); startArchitecture(p); }
     if (!el) closeTerminal();
     startTimer();
     refillRunningChecks(p);
