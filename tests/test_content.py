@@ -36,7 +36,7 @@ def test_every_day_is_a_real_lesson_with_a_lab_quiz_and_diagram():
         assert "```mermaid" in lesson.body_markdown
         assert 3 <= len(lesson.quiz) <= 5
         assert all(q["explanation"].strip() for q in lesson.quiz), f"day {day}: a quiz answer is unexplained"
-        assert lesson.lab is not None and lesson.lab.steps.count() >= 3
+        assert lesson.lab is not None and lesson.lab.steps.count() >= 2, f"day {day}: a lab of one step"
         for step in lesson.lab.steps.all():
             assert step.check_script.strip() and step.solution_script.strip() and step.hint.strip()
 
@@ -120,3 +120,23 @@ def test_lesson_markdown_cannot_inject_script(content):
     load_course(lessons, labs)
     html = Lesson.objects.get(day=1).body_html
     assert "<script" not in html and "javascript:" not in html
+
+
+def test_a_target_architecture_is_validated_with_line_and_field(content):
+    lessons, labs = content
+    path = lab_yaml(labs)
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            "\nsteps:",
+            "\narchitecture:\n  containers: [web]\n  networks: [appnet]\n"
+            "  links: [[web, nosuchnet]]\n  ports: [80]\nsteps:",
+            1,
+        )
+    )
+    report = load_course(lessons, labs)
+    messages = [str(e) for e in report.errors]
+    assert any("architecture.links[0]" in m and "nosuchnet" in m for m in messages), messages
+    assert any("architecture" in m and "ports" in m for m in messages), messages
+    line = path.read_text().splitlines().index("  links: [[web, nosuchnet]]") + 1
+    assert any(f":{line}:" in m for m in messages), messages

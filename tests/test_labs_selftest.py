@@ -43,3 +43,37 @@ def test_a_three_node_lab_passes_labtest(docker_engine, settings, tmp_path, caps
     call_command("labtest", "--junit", str(tmp_path / "out.xml"))
     out = capsys.readouterr().out
     assert "1/1 labs passed" in out and "check fails sabotaged" in out
+
+
+def test_a_target_architecture_is_checked_and_its_gaps_are_named(docker_engine, settings, tmp_path, capsys):
+    lab = tmp_path / "target"
+    lab.mkdir()
+    (lab / "lab.yaml").write_text(
+        """title: A target
+image: berth/docker:latest
+profile: docker
+architecture:
+  containers: [web]
+  networks: [appnet]
+  volumes: [webdata]
+  links: [[web, appnet], [web, webdata]]
+steps:
+  - title: Run web on appnet with its volume
+    text: x
+    hint: x
+    architecture: true
+    check: 'echo script-ran'
+    solution: |
+      docker network create appnet >/dev/null 2>&1 || true
+      docker rm -f web >/dev/null 2>&1 || true
+      docker run -d --name web --network appnet -v webdata:/data busybox sleep 600
+    sabotage: docker network disconnect appnet web
+"""
+    )
+    settings.COURSE_LABS_DIR = tmp_path
+    call_command("labtest", "--verbose", "--junit", str(tmp_path / "out.xml"))
+    out = capsys.readouterr().out
+    assert "1/1 labs passed" in out
+    assert "✗ container web does not exist" in out  # before the work: the gaps, in words
+    assert "✓ The running system matches the target architecture." in out
+    assert "✗ container web is not attached to network appnet" in out  # the sabotage

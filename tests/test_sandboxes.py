@@ -198,3 +198,35 @@ def test_a_session_network_reaches_neither_the_host_nor_the_internet(backend, sa
     finally:
         backend.remove_network(network)
         server.close()
+
+
+def test_the_architecture_inventory_reads_a_real_engine_and_the_diagram_marks_the_target_gaps(backend, sandbox):
+    from sandboxes import architecture
+
+    sid = sandbox("arch", "docker")
+    backend.exec(
+        sid,
+        "docker network create appnet && docker run -d --name web --network appnet -v webdata:/data busybox sleep 600"
+        " && docker run --name job busybox sh -c 'exit 3'; docker tag busybox localhost:5000/shop"
+        " && docker push -q localhost:5000/shop",
+        timeout=60,
+    )
+    model = architecture.read_engine(backend, sid)
+    web = next(c for c in model["containers"] if c["name"] == "web")
+    assert web["state"] == "running" and web["networks"] == ["appnet"] and web["volumes"] == ["webdata"]
+    assert next(c for c in model["containers"] if c["name"] == "job")["exit_code"] == 3
+    assert "appnet" in model["networks"] and "webdata" in model["volumes"] and model["repositories"] == ["shop"]
+
+    target = {
+        "containers": ["web", "cache"],
+        "networks": ["appnet"],
+        "volumes": ["cachedata"],
+        "links": [["web", "appnet"], ["cache", "appnet"], ["cache", "cachedata"]],
+    }
+    diff = architecture.compare(model, target)
+    assert diff["problems"] == ["✗ container cache does not exist", "✗ volume cachedata does not exist"]
+    assert ("containers", "job") in diff["extra"] and ("volumes", "webdata") in diff["extra"]
+    diagram = architecture.mermaid(model, "node1", diff)
+    assert "cache<br/>missing" in diagram and "cachedata<br/>missing" in diagram
+    assert "exited (3)" in diagram and "-. pushed .->" in diagram
+    assert diagram.count("class ") >= 4 and "classDef missing" in diagram

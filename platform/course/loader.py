@@ -128,6 +128,7 @@ def save_lab(lab: LabDef) -> Lab:
             "files": lab.files,
             "setup": lab.setup,
             "resources": lab.resources,
+            "architecture": lab.architecture,
             "source_path": lab.path,
         },
     )
@@ -145,6 +146,7 @@ def save_lab(lab: LabDef) -> Lab:
                 "sabotage_script": step.sabotage,
                 "node": step.node or lab.nodes[0],
                 "timeout_seconds": step.timeout,
+                "check_architecture": step.architecture,
             },
         )
     row.steps.filter(position__gt=len(lab.steps)).delete()

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labs.models import CheckRun, Step
-from sandboxes import events
+from sandboxes import architecture, events
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from sandboxes.models import LabSession
@@ -35,7 +35,7 @@ def start_check(session: LabSession, step: Step) -> CheckRun:
 
 
 def run_check(check_run_id: int) -> None:
-    run = CheckRun.objects.select_related("session", "step").get(pk=check_run_id)
+    run = CheckRun.objects.select_related("session__lab", "step").get(pk=check_run_id)
     if run.state != CheckRun.RUNNING:
         return  # a retried task whose work is done
     session, step = run.session, run.step
@@ -46,10 +46,11 @@ def run_check(check_run_id: int) -> None:
     def line_out(line: str) -> None:
         events.publish(session.pk, "check.output", run=run.pk, step=step.position, line=line)
 
+    backend = get_backend(session.host)
     try:
-        result = get_backend(session.host).exec(
-            sandbox.container_id, step.check_script, timeout=step.timeout_seconds, on_output=line_out
-        )
+        result = backend.exec(sandbox.container_id, step.check_script, timeout=step.timeout_seconds, on_output=line_out)
+        if step.check_architecture:
+            result = architecture.verify(backend, sandbox.container_id, session.lab.architecture, result, line_out)
     except SandboxError as e:
         log.warning("check %s could not run: %s", run.pk, e)
         finish(run, CheckRun.ERROR, None, e.learner_message)

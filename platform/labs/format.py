@@ -10,9 +10,11 @@ from course.yamldoc import ContentError, Doc, Fields
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 NODE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 PROFILES = ("standard", "docker")
-LAB_KEYS = {"title", "image", "profile", "time_limit", "nodes", "files", "setup", "steps", "resources"}
+LAB_KEYS = {"title", "image", "profile", "time_limit", "nodes", "files", "setup", "steps", "resources", "architecture"}
 RESOURCE_KEYS = {"memory_mb": int, "cpus": (int, float), "pids": int, "disk_mb": int}
-STEP_KEYS = {"title", "text", "hint", "check", "solution", "sabotage", "node", "timeout"}
+STEP_KEYS = {"title", "text", "hint", "check", "solution", "sabotage", "node", "timeout", "architecture"}
+ARCHITECTURE_KINDS = ("containers", "networks", "volumes")
+DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 FILE_KEYS = {"path", "source", "content", "mode", "node"}
 MAX_TIME_LIMIT = 24 * 60
 
@@ -27,6 +29,7 @@ class StepDef:
     sabotage: str = ""
     node: str = ""
     timeout: int = 30
+    architecture: bool = False  # the check also requires the lab's target architecture
 
 
 @dataclass
@@ -42,6 +45,7 @@ class LabDef:
     files: list[dict] = field(default_factory=list)
     resources: dict = field(default_factory=dict)
     steps: list[StepDef] = field(default_factory=list)
+    architecture: dict = field(default_factory=dict)  # {containers, networks, volumes, links}: the target
 
 
 def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[ContentError]]:
@@ -79,6 +83,9 @@ def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[Con
         value = r.get(key, kind, required=False)
         if value is not None and value <= 0:
             errors.append(doc.error(f"resources.{key}", "must be positive"))
+    architecture = parse_architecture(doc, top.get("architecture", dict, required=False, default={}) or {}, errors)
+    if architecture and profile != "docker":
+        errors.append(doc.error("architecture", "a target architecture needs the docker profile (its own engine)"))
     files = [
         parse_file(doc, lab_dir, item, i, nodes or [], errors)
         for i, item in enumerate(top.get("files", list, required=False, default=[]) or [])
@@ -102,7 +109,10 @@ def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[Con
             sabotage=s.get("sabotage", str, required=False, default=""),
             node=s.get("node", str, required=False, default=""),
             timeout=s.get("timeout", int, required=False, default=30),
+            architecture=s.get("architecture", bool, required=False, default=False),
         )
+        if step.architecture and not architecture:
+            errors.append(doc.error(f"steps[{i}].architecture", "the lab declares no target architecture"))
         if step.node and nodes and step.node not in nodes:
             errors.append(doc.error(f"steps[{i}].node", f"{step.node!r} is not one of the lab's nodes"))
         if step.timeout is not None and not 1 <= step.timeout <= 600:
@@ -122,8 +132,39 @@ def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[Con
         files=files,
         steps=steps,
         resources=resources,
+        architecture=architecture,
     )
     return lab, []
+
+
+def parse_architecture(doc: Doc, raw: dict, errors: list[ContentError]) -> dict:
+    """The target a lab's live view compares against: names of containers, networks and
+    volumes, and links [container, network or volume] saying what is attached to what."""
+    if not raw:
+        return {}
+    a = Fields(doc, raw, "architecture", errors)
+    a.reject_unknown({*ARCHITECTURE_KINDS, "links"})
+    target: dict = {}
+    for kind in ARCHITECTURE_KINDS:
+        names = a.get(kind, list, required=False, default=[]) or []
+        for i, name in enumerate(names):
+            if not isinstance(name, str) or not DOCKER_NAME.match(name):
+                errors.append(doc.error(f"architecture.{kind}[{i}]", "a Docker object name (letters, digits, _ . -)"))
+        target[kind] = [n for n in names if isinstance(n, str)]
+    target["links"] = []
+    for i, link in enumerate(a.get("links", list, required=False, default=[]) or []):
+        where = f"architecture.links[{i}]"
+        if not (isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)):
+            errors.append(doc.error(where, "a link is [container, network or volume]"))
+            continue
+        container, other = link
+        if container not in target["containers"]:
+            errors.append(doc.error(where, f"{container!r} is not one of architecture.containers"))
+        elif other not in target["networks"] + target["volumes"]:
+            errors.append(doc.error(where, f"{other!r} is not one of architecture.networks or .volumes"))
+        else:
+            target["links"].append([container, other])
+    return target
 
 
 def parse_file(doc: Doc, lab_dir: Path, item, i: int, nodes: list[str], errors: list[ContentError]) -> dict:

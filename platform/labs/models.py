@@ -16,6 +16,7 @@ class Lab(models.Model):
     files = models.JSONField(default=list)  # [{path, mode, content, node}]
     resources = models.JSONField(default=dict)  # {memory_mb, cpus, pids, disk_mb}: above the defaults
     setup = models.TextField(blank=True)
+    architecture = models.JSONField(default=dict, blank=True)  # the target: {containers, networks, volumes, links}
     source_path = models.CharField(max_length=300)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -39,6 +40,7 @@ class Step(models.Model):
     sabotage_script = models.TextField(blank=True)
     node = models.CharField(max_length=63, blank=True)  # default: the lab's first node
     timeout_seconds = models.PositiveIntegerField(default=30)
+    check_architecture = models.BooleanField(default=False)  # the check also requires the lab's target architecture
 
     class Meta:
         ordering = ["lab", "position"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from labs.format import LabDef
+from sandboxes import architecture
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from sandboxes.pool import spec_for
@@ -76,6 +77,8 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
         def check(step, index):
             node = step.node or lab.nodes[0]
             result = backend.exec(ids[node], step.check, timeout=step.timeout)
+            if step.architecture:
+                result = architecture.verify(backend, ids[node], lab.architecture, result)
             if verbose:  # what the learner would read
                 for line in result.output.rstrip().splitlines():
                     say(f"{lab.slug:<32} step {index}   | {line}")

@@ -13,6 +13,8 @@ import time
 
 from django.core.cache import cache
 
+from sandboxes.backends.base import ExecResult
+
 TRAFFIC_WINDOW = 6.0  # seconds after terminal traffic during which snapshots follow each other
 MIN_INTERVAL = 0.8  # seconds between two snapshots of one sandbox
 MAX_AGE = 20.0  # seconds: an idle view still refreshes this often (a check or setup may change things)
@@ -63,9 +65,11 @@ def snapshot_wanted(session_id: int, node: str, snapshot: dict | None) -> bool:
     return due and cache.add(f"arch-pending:{session_id}:{node}", 1, timeout=5)
 
 
-def store(session_id: int, node: str, model: dict) -> dict:
-    diagram = mermaid(model, node)
+def store(session_id: int, node: str, model: dict, target: dict | None = None) -> dict:
+    diff = compare(model, target) if target else None
+    diagram = mermaid(model, node, diff)
     snapshot = {
+        "problems": diff["problems"] if diff else None,
         "taken_at": time.time(),
         "hash": hashlib.sha256(diagram.encode()).hexdigest()[:16],
         "diagram": diagram,
@@ -91,13 +95,39 @@ def take_snapshot(session_id: int, node: str) -> dict | None:
     if sandbox is None or not sandbox.container_id:
         cache.delete(f"arch-pending:{session_id}:{node}")
         return None
-    result = get_backend(sandbox.session.host).exec(sandbox.container_id, INVENTORY, timeout=10)
-    try:
-        model = parse_inventory(result.output)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    model = read_engine(get_backend(sandbox.session.host), sandbox.container_id)
+    if model is None:
         cache.delete(f"arch-pending:{session_id}:{node}")
-        return None  # the engine is (re)starting, or a learner broke the CLI: the next one tells
-    return store(session_id, node, model)
+        return None
+    target = sandbox.session.lab.architecture if node == sandbox.session.lab.nodes[0] else {}
+    return store(session_id, node, model, target)
+
+
+def read_engine(backend, container_id: str) -> dict | None:
+    result = backend.exec(container_id, INVENTORY, timeout=10)
+    try:
+        return parse_inventory(result.output)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # the engine is (re)starting, or a learner broke the CLI: the next look tells
+
+
+def verify(backend, container_id: str, target: dict, result: ExecResult, say=lambda line: None) -> ExecResult:
+    """A check's architecture part, after its script: the same comparison the live view draws,
+    told line by line; a script that passed fails when the target is not met."""
+    if result.timed_out:
+        return result
+    model = read_engine(backend, container_id)
+    if model is None:
+        lines, ok = ["✗ Could not read the Docker engine (is dockerd running?)."], False
+    else:
+        diff = compare(model, target)
+        ok = not diff["problems"]
+        lines = diff["problems"] or ["✓ The running system matches the target architecture."]
+        lines += [f"• also there, not in the target: {kind[:-1]} {name}" for kind, name in diff["extra"]]
+    for line in lines:
+        say(line)
+    output = "\n".join([result.output.rstrip(), *lines]).strip()
+    return ExecResult(result.exit_code if ok else (result.exit_code or 1), output)
 
 
 # --- from the engine's JSON to a small model --------------------------------------------------
@@ -144,6 +174,46 @@ def parse_inventory(raw: str) -> dict:
     }
 
 
+# --- the target, compared ---------------------------------------------------------------------
+def compare(model: dict, target: dict) -> dict:
+    """What the target architecture wants and the engine lacks (problems, as sentences), what is
+    there beyond it (extra), and the parts to draw as missing."""
+    containers = {c["name"]: c for c in model["containers"]}
+    problems, missing = [], {"containers": [], "networks": [], "volumes": [], "links": []}
+    for name in target.get("containers", []):
+        c = containers.get(name)
+        if c is None:
+            problems.append(f"✗ container {name} does not exist")
+            missing["containers"].append(name)
+        elif c["state"] != "running":
+            problems.append(f"✗ container {name} is {describe(c)}, not running")
+    for kind in ("networks", "volumes"):
+        for name in target.get(kind, []):
+            if name not in model[kind]:
+                problems.append(f"✗ {kind[:-1]} {name} does not exist")
+                missing[kind].append(name)
+    for container, other in target.get("links", []):
+        c = containers.get(container)
+        if c is None:
+            continue  # already said
+        if other in target.get("networks", []) and other not in c["networks"]:
+            problems.append(f"✗ container {container} is not attached to network {other}")
+            missing["links"].append([container, other])
+        elif other in target.get("volumes", []) and other not in c["volumes"]:
+            problems.append(f"✗ container {container} does not mount volume {other}")
+            missing["links"].append([container, other])
+    extra = [("containers", name) for name in containers if name not in target.get("containers", [])]
+    if target.get("networks"):
+        wanted = set(target["networks"]) | BUILTIN_NETWORKS
+        extra += [("networks", n) for n in model["networks"] if n not in wanted]
+    if target.get("volumes"):
+        extra += [("volumes", v) for v in model["volumes"] if v not in target["volumes"] and not ANONYMOUS.match(v)]
+    return {"problems": problems, "missing": missing, "extra": extra}
+
+
+ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
+
+
 # --- the diagram ------------------------------------------------------------------------------
 def label(text: str, limit: int = 48) -> str:
     """A learner-chosen name made safe inside a quoted Mermaid label."""
@@ -155,64 +225,80 @@ def short_volume(name: str) -> str:
     return name[:12] + "…" if re.fullmatch(r"[0-9a-f]{64}", name) else name
 
 
-def mermaid(model: dict, node: str) -> str:
+def mermaid(model: dict, node: str, diff: dict | None = None) -> str:
+    """The engine as a Mermaid flowchart; with a diff, what the target still lacks is drawn
+    dashed in red and what it does not ask for in grey."""
+    missing = diff["missing"] if diff else {"containers": [], "networks": [], "volumes": [], "links": []}
+    extra = set(diff["extra"]) if diff else set()
     lines = ["flowchart LR"]
     lines.append(f'  cli["docker CLI"] -- "REST API on /var/run/docker.sock" --> daemon["dockerd on {label(node)}"]')
     ids: dict[tuple[str, str], str] = {}
-
-    def add(kind, name, shape):
-        ids[(kind, name)] = f"{kind[0]}{len(ids)}"
-        return f"    {ids[(kind, name)]}{shape}"
+    containers = {c["name"]: c for c in model["containers"]}
 
     def group(title, kind, names, shape_of):
         if not names:
             return
         lines.append(f'  subgraph {kind}["{title}"]')
         for name in names[:LIMIT]:
-            lines.append(add(kind, name, shape_of(name)))
+            ids[(kind, name)] = f"{kind[0]}{len(ids)}"
+            lines.append(f"    {ids[(kind, name)]}{shape_of(name)}")
         if len(names) > LIMIT:
             lines.append(f'    {kind}_more["… and {len(names) - LIMIT} more"]')
         lines.append("  end")
         lines.append(f"  daemon --> {kind}")
 
-    containers = model["containers"]
+    def container_label(name):
+        c = containers.get(name)
+        return f'["{label(name)}<br/>{describe(c) if c else "missing"}"]'
+
     group("Images", "images", model["images"], lambda n: f'["{label(n)}"]')
-    group(
-        "Containers",
-        "containers",
-        [c["name"] for c in containers],
-        lambda n: f'["{label(n)}<br/>{next(describe(c) for c in containers if c["name"] == n)}"]',
-    )
+    group("Containers", "containers", list(containers) + missing["containers"], container_label)
     group(
         "Networks",
         "networks",
-        model["networks"],
-        lambda n: f'(["{label(n)} ({label(model["drivers"].get(n, ""), 12)})"])',
+        model["networks"] + missing["networks"],
+        lambda n: f'(["{label(n)} ({label(model["drivers"].get(n, "missing"), 12)})"])',
     )
-    group("Volumes", "volumes", model["volumes"], lambda n: f'[("{label(short_volume(n))}")]')
+    group(
+        "Volumes",
+        "volumes",
+        model["volumes"] + missing["volumes"],
+        lambda n: f'[("{label(short_volume(n))}{"" if n in model["volumes"] else "<br/>missing"}")]',
+    )
     if model["repositories"]:
         group("Registry localhost:5000", "registry", model["repositories"], lambda n: f'["{label(n)}"]')
 
-    for c in containers[:LIMIT]:
+    for c in model["containers"][:LIMIT]:
         me = ids.get(("containers", c["name"]))
         image = c["image"] if ":" in c["image"].rsplit("/", 1)[-1] else c["image"] + ":latest"
         if ("images", image) in ids:
             lines.append(f"  {ids[('images', image)]} -. runs .-> {me}")
-        for network in c["networks"]:
-            if ("networks", network) in ids:
-                lines.append(f"  {me} --- {ids[('networks', network)]}")
-        for volume in c["volumes"]:
-            if ("volumes", volume) in ids:
-                lines.append(f"  {me} --- {ids[('volumes', volume)]}")
-        lines.append(f"  class {me} {css_state(c['state'])}")
+        for kind in ("networks", "volumes"):
+            for other in c[kind]:
+                if (kind, other) in ids:
+                    lines.append(f"  {me} --- {ids[(kind, other)]}")
+        lines.append(f"  class {me} {'extra' if ('containers', c['name']) in extra else css_state(c['state'])}")
+    for container, other in missing["links"]:
+        kind = "networks" if ("networks", other) in ids else "volumes"
+        if ("containers", container) in ids and (kind, other) in ids:
+            lines.append(f"  {ids[('containers', container)]} -. missing .-> {ids[(kind, other)]}")
+    for kind in ("containers", "networks", "volumes"):
+        for name in missing[kind]:
+            if (kind, name) in ids:
+                lines.append(f"  class {ids[(kind, name)]} missing")
+    for kind, name in extra:
+        if kind != "containers" and (kind, name) in ids:
+            lines.append(f"  class {ids[(kind, name)]} extra")
     for repo in model["repositories"][:LIMIT]:
         for image in model["images"][:LIMIT]:
-            if image.startswith(f"localhost:5000/{repo}:"):
+            if image.startswith(f"localhost:5000/{repo}:") and ("images", image) in ids:
                 lines.append(f"  {ids[('images', image)]} -. pushed .-> {ids[('registry', repo)]}")
     lines += [
         "  classDef running fill:#dafbe1,stroke:#1a7f37,color:#0f3d1f",
         "  classDef stopped fill:#eaeef2,stroke:#6e7781,color:#24292f",
         "  classDef paused fill:#fff8c5,stroke:#9a6700,color:#3b2300",
+        "  classDef missing fill:#ffebe9,stroke:#cf222e,color:#82071e,stroke-dasharray:5 3",
+        "  classDef extra fill:#f6f8fa,stroke:#8c959f,color:#57606a,stroke-dasharray:2 2",
     ]
     return "\n".join(lines)
 

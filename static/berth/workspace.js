@@ -187,12 +187,30 @@
       box.querySelector(".arch-diagram").innerHTML = svg;
       archHash = snap.hash;
       const c = snap.counts;
+      showTarget(box, snap.problems);
       const n = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
       box.querySelector(".arch-meta").textContent =
         `${n(c.containers, "container")}, ${n(c.images, "image")}, ${n(c.networks, "network")}, ` +
         `${n(c.volumes, "volume")} · ${new Date(snap.taken_at * 1000).toLocaleTimeString()}`;
     } catch (e) { /* a dropped request: the next tick retries */ }
     finally { archBusy = false; }
+  }
+
+  // Where the lab declares a target architecture: what is still missing, in words.
+  function showTarget(box, problems) {
+    let list = box.querySelector(".arch-target");
+    if (problems === null || problems === undefined) { if (list) list.remove(); return; }
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "arch-target";
+      box.append(list);
+    }
+    list.replaceChildren(...(problems.length ? problems : ["✓ Your system matches the lab's target architecture."]).map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      item.className = text.startsWith("✓") ? "ok" : "missing";
+      return item;
+    }));
   }
 
   // --- timer ------------------------------------------------------------------------------
