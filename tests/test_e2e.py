@@ -175,3 +175,40 @@ def test_an_admin_watches_extends_and_ends_a_learners_lab(
     page.goto(f"{stack.http}/console/audit/")
     for action in ("session.watch", "session.extend", "session.end"):
         expect(page.locator("#audit")).to_contain_text(action)
+
+
+def test_five_minutes_before_the_end_the_learner_is_warned_and_can_extend_or_take_their_files(
+    page, stack, learner, course, sandboxes_removed_after
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sandboxes.models import LabSession
+
+    page.goto(f"{stack.http}/accounts/login/")
+    page.fill("#id_username", learner.username)
+    page.fill("#id_password", f"{learner.username}-pass-123")
+    page.click("button[type=submit]")
+    page.goto(f"{stack.http}/course/day/1/")
+    page.click("#start-lab")
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+    type_in_terminal(page, "echo my-notes > /root/notes.txt && echo saved-$((3*3))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("saved-9", timeout=15000)
+
+    session = LabSession.objects.get(user=learner, state="ready")
+    LabSession.objects.filter(pk=session.pk).update(expires_at=timezone.now() + timedelta(minutes=4))
+    page.reload()
+    banner = page.locator(".ending-soon")
+    expect(banner).to_contain_text("less than 5 minutes", timeout=10000)
+
+    banner.locator("button", has_text="Download my work").click()
+    link = page.locator("#download a", has_text="berth-day01-work.tar.gz")
+    expect(link).to_be_visible(timeout=30000)
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "berth-day01-work.tar.gz"
+
+    banner.locator("button", has_text="Extend now").click()
+    expect(page.locator(".ending-soon")).to_have_count(0, timeout=10000)
+    assert LabSession.objects.get(pk=session.pk).expires_at > timezone.now() + timedelta(minutes=10)

@@ -213,3 +213,34 @@ def test_the_architecture_view_draws_the_learners_own_engine_and_follows_changes
     intruder = Browser(stack, other_learner)
     assert intruder.get(f"{url}?node=node1").status_code == 404
     assert browser.get(f"{url}?node=nosuchnode").status_code == 404
+
+
+def test_download_my_work_packs_the_learners_files_and_only_for_them(started, stack, other_learner):
+    import io
+    import re
+    import tarfile
+
+    browser, session, _ = started
+    get_backend("local").exec(
+        session.sandboxes.get().container_id,
+        "mkdir -p /root/project && echo kept-$((6*7)) > /root/project/notes.txt",
+        10,
+    )
+    fragment = browser.post(f"/sessions/{session.pk}/download/").text
+    assert "Packing your files" in fragment
+    status_url = re.search(r'hx-get="([^"]+)"', fragment).group(1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = browser.get(status_url)
+        assert response.status_code == 200, response.text
+        if "Packing" not in (fragment := response.text):
+            break
+        time.sleep(0.5)
+    assert "berth-day01-work.tar.gz" in fragment, fragment
+    file_url = re.search(r'href="([^"]+)"', fragment).group(1)
+    intruder = Browser(stack, other_learner)
+    assert intruder.get(file_url).status_code == 404 and intruder.get(status_url).status_code == 404
+    response = browser.get(file_url)
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as work:
+        assert work.extractfile("node1/root/project/notes.txt").read() == b"kept-42\n"

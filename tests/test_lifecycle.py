@@ -47,6 +47,28 @@ def test_extend_adds_time_but_never_past_the_maximum(learner, settings):
     assert not lifecycle.extend(session)
 
 
+def test_a_learner_at_work_is_extended_near_the_end_and_an_idle_one_is_not(learner, other_learner, settings):
+    settings.SANDBOX_EXTEND_MINUTES, settings.SANDBOX_TIME_LIMIT_MAX_MINUTES = 15, 50
+    now = timezone.now()
+    lab = make_lab()
+    working = ready_session(learner, lab, last_activity_at=now - timedelta(minutes=1))
+    idle = ready_session(other_learner, lab, last_activity_at=now - timedelta(minutes=20))
+    far = ready_session(learner, lab, last_activity_at=now)  # 30 minutes left: nothing to do yet
+    LabSession.objects.filter(pk__in=[working.pk, idle.pk]).update(expires_at=now + timedelta(minutes=3))
+    assert lifecycle.extend_active("local", now) == 1
+    working.refresh_from_db(), idle.refresh_from_db(), far.refresh_from_db()
+    assert working.expires_at == now + timedelta(minutes=18)
+    assert idle.expires_at == now + timedelta(minutes=3)
+    assert far.expires_at == far.ready_at + timedelta(minutes=30)
+    later = working.ready_at + timedelta(minutes=46)
+    LabSession.objects.filter(pk=working.pk).update(
+        expires_at=working.ready_at + timedelta(minutes=48), last_activity_at=later - timedelta(minutes=1)
+    )
+    assert lifecycle.extend_active("local", later) == 1  # up to the maximum, not past it
+    working.refresh_from_db()
+    assert working.expires_at == working.ready_at + timedelta(minutes=50)
+
+
 def test_starts_are_rate_limited_with_a_clear_message(learner, settings):
     settings.SANDBOX_STARTS_PER_HOUR = 2
     lab = make_lab()

@@ -240,10 +240,27 @@ def known_names(host: str) -> set[str]:
     )
 
 
+AUTO_EXTEND_WINDOW = timedelta(minutes=5)  # a session this close to its end, and in use, gets more time
+
+
+def extend_active(host: str, now) -> int:
+    """Honest timers: a learner at work (terminal input or a check in the last minutes) is not
+    cut off; their session is extended as Extend would, never past the admin's maximum."""
+    near_end = LabSession.objects.filter(
+        host=host,
+        state=LabSession.READY,
+        expires_at__gte=now,
+        expires_at__lt=now + AUTO_EXTEND_WINDOW,
+        last_activity_at__gte=now - AUTO_EXTEND_WINDOW,
+    )
+    return sum(extend(session) for session in near_end)
+
+
 def reap(host: str) -> dict:
     """End expired and idle sessions, and reconcile the database with what the engine runs."""
     now = timezone.now()
     counts = {"expired": 0, "idle": 0, "orphans_removed": 0, "vanished": 0, "volumes_removed": 0}
+    counts["extended"] = extend_active(host, now)
     for session_id in LabSession.objects.filter(host=host, state=LabSession.READY, expires_at__lt=now).values_list(
         "pk", flat=True
     ):

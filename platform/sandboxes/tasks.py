@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from sandboxes import architecture, lifecycle, placement, pool
+from sandboxes import architecture, downloads, lifecycle, placement, pool
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -73,3 +73,9 @@ def sample_hosts() -> None:
 def snapshot_architecture(session_id: int, node: str) -> None:
     """The live architecture view's inventory of one sandbox (asked for by the learner's page)."""
     architecture.take_snapshot(session_id, node)
+
+
+@shared_task
+def pack_work(session_id: int, token: str) -> None:
+    """Download my work: pack the learner's files for the link their page is waiting on."""
+    downloads.pack(session_id, token)

@@ -9,4 +9,7 @@ urlpatterns = [
     path("<int:session_id>/extend/", views.extend, name="extend"),
     path("<int:session_id>/panel/", views.panel, name="panel"),
     path("<int:session_id>/architecture/", views.architecture_view, name="architecture"),
+    path("<int:session_id>/download/", views.download, name="download"),
+    path("<int:session_id>/download/<str:token>/", views.download_status, name="download_status"),
+    path("<int:session_id>/download/<str:token>/file", views.download_file, name="download_file"),
 ]

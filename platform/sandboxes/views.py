@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 from console.models import audit
 from course.models import Lesson
 from labs.workspace import lab_panel_context, live_session
-from sandboxes import architecture, lifecycle
+from sandboxes import architecture, downloads, lifecycle
 from sandboxes.access import get_own_session
 from sandboxes.models import LabSession
 from sandboxes.tasks import end_session, snapshot_architecture
@@ -95,3 +95,37 @@ def architecture_view(request, session_id: int):
     if snapshot["hash"] == request.GET.get("since"):
         return HttpResponse(status=204)
     return JsonResponse({"state": "ready", **snapshot})
+
+
+@require_POST
+@login_required
+def download(request, session_id: int):
+    """Download my work: start packing; the fragment returned polls until the file is ready."""
+    session = get_own_session(request, session_id)
+    if session.state != LabSession.READY:
+        raise Http404("no sandbox to pack")
+    token = downloads.request_download(session)
+    return render(request, "labs/download.html", {"session": session, "token": token, "state": "packing"})
+
+
+@require_GET
+@login_required
+def download_status(request, session_id: int, token: str):
+    session = get_own_session(request, session_id)
+    entry = downloads.status(token, session.pk)
+    if entry is None:
+        raise Http404("this download has expired")
+    context = {**{k: v for k, v in entry.items() if k not in ("data", "session")}, "session": session, "token": token}
+    return render(request, "labs/download.html", context)
+
+
+@require_GET
+@login_required
+def download_file(request, session_id: int, token: str):
+    session = get_own_session(request, session_id)
+    entry = downloads.status(token, session.pk)
+    if entry is None or entry["state"] != "ready":
+        raise Http404("this download is not ready or has expired")
+    response = HttpResponse(entry["data"], content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{entry["name"]}"'
+    return response

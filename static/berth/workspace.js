@@ -225,9 +225,30 @@
       const m = Math.floor(left / 60), s = left % 60;
       el.textContent = `${m}:${String(s).padStart(2, "0")} left`;
       el.classList.toggle("warning", left < 300);
+      endingSoon(left > 0 && left < 300);
     };
     tick();
     timerHandle = setInterval(tick, 1000);
+  }
+
+  // Five minutes before the end: say so once, with Extend and Download one click away.
+  function endingSoon(soon) {
+    const p = panel();
+    const banner = p && p.querySelector(".ending-soon");
+    if (!soon) { if (banner) banner.remove(); return; }
+    if (!p || banner) return;
+    const note = document.createElement("p");
+    note.className = "notice warning ending-soon";
+    note.setAttribute("role", "alert");
+    note.append("Your sandbox ends in less than 5 minutes. Working in the terminal adds time automatically (up to the limit); ");
+    note.append(actionButton("Extend now", "Add time", () => clickIn("#session-timer button")), " ");
+    note.append(actionButton("Download my work", "Your files as a .tar.gz", () => clickIn(".download-form button")));
+    p.querySelector(".lab-head").after(note);
+  }
+
+  function clickIn(selector) {
+    const button = document.querySelector(selector);
+    if (button) button.click();
   }
 
   // --- code blocks: copy, and run in the terminal for blocks marked runnable ----------------

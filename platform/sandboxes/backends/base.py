@@ -115,6 +115,10 @@ class SandboxBackend:
     def put_file(self, sandbox_id: str, path: str, content: bytes, mode: int = 0o644) -> None:
         raise NotImplementedError
 
+    def get_archive(self, sandbox_id: str, path: str, max_bytes: int) -> bytes:
+        """A tar of `path` inside the sandbox; SandboxError when it would pass max_bytes."""
+        raise NotImplementedError
+
     def exec(
         self, sandbox_id: str, script: str, timeout: float, on_output: Callable[[str], None] | None = None
     ) -> ExecResult:

@@ -249,6 +249,23 @@ class DockerBackend(SandboxBackend):
             tar.addfile(info, io.BytesIO(content))
         self.api.put_archive(sandbox_id, directory or "/", buffer.getvalue())
 
+    def get_archive(self, sandbox_id: str, path: str, max_bytes: int) -> bytes:
+        try:
+            stream, _ = self.api.get_archive(sandbox_id, path)
+        except docker.errors.NotFound as e:
+            raise SandboxError(str(e), f"{path} does not exist in the sandbox.") from e
+        chunks, size = [], 0
+        for chunk in stream:
+            size += len(chunk)
+            if size > max_bytes:
+                stream.close()
+                raise SandboxError(
+                    f"archive of {path} passed {max_bytes} bytes",
+                    f"{path} holds more than {max_bytes // 2**20} MB; remove large files and try again.",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     def exec(self, sandbox_id, script, timeout, on_output=None) -> ExecResult:
         # `timeout` inside stops the script; the deadline below also stops us waiting on a
         # background process that keeps the output open.
