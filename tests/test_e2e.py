@@ -212,3 +212,106 @@ def test_five_minutes_before_the_end_the_learner_is_warned_and_can_extend_or_tak
     banner.locator("button", has_text="Extend now").click()
     expect(page.locator(".ending-soon")).to_have_count(0, timeout=10000)
     assert LabSession.objects.get(pk=session.pk).expires_at > timezone.now() + timedelta(minutes=10)
+
+
+AXE = Path(__file__).resolve().parent.parent / "build" / "vendor" / "axe.min.js"
+
+
+def serious_accessibility_problems(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_course_map_lesson_and_workspace_pass_axe_in_both_themes(
+    browser, stack, learner, course, sandboxes_removed_after
+):
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme=scheme)
+        page = context.new_page()
+        page.goto(f"{stack.http}/accounts/login/")
+        assert not serious_accessibility_problems(page), scheme
+        page.fill("#id_username", learner.username)
+        page.fill("#id_password", f"{learner.username}-pass-123")
+        page.click("button[type=submit]")
+        page.goto(f"{stack.http}/course/")
+        assert not (problems := serious_accessibility_problems(page)), (scheme, "course map", problems)
+        page.goto(f"{stack.http}/course/day/2/")
+        expect(page.locator(".lesson .mermaid svg").first).to_be_visible(timeout=10000)
+        assert not (problems := serious_accessibility_problems(page)), (scheme, "lesson", problems)
+        if scheme == "light":
+            page.click("#start-lab")
+        expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+        expect(page.locator(".architecture .arch-diagram svg")).to_be_visible(timeout=20000)
+        assert not (problems := serious_accessibility_problems(page)), (scheme, "workspace", problems)
+        context.close()
+
+
+def test_workspace_comforts_theme_shortcuts_font_size_divider_and_phone_reading(
+    browser, stack, learner, course, sandboxes_removed_after
+):
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
+    page = context.new_page()
+    page.goto(f"{stack.http}/accounts/login/")
+    page.fill("#id_username", learner.username)
+    page.fill("#id_password", f"{learner.username}-pass-123")
+    page.click("button[type=submit]")
+    page.goto(f"{stack.http}/course/day/1/")
+
+    # The help overlay opens with "?" and closes with Esc.
+    page.locator("h1").click()
+    page.keyboard.press("?")
+    expect(page.locator(".help-overlay")).to_be_visible()
+    expect(page.locator(".help-overlay")).to_contain_text("Alt")
+    page.keyboard.press("Escape")
+    expect(page.locator(".help-overlay")).to_be_hidden()
+
+    # The theme switch flips the palette and is remembered.
+    page.keyboard.press("Alt+d")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    page.click(".theme-switch")
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+
+    # The divider moves with the keyboard; the terminal follows.
+    page.click("#start-lab")
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+    lesson = page.locator(".lesson")
+    before = lesson.bounding_box()["width"]
+    page.locator(".divider").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    assert lesson.bounding_box()["width"] > before + 100
+
+    # Larger terminal text, from the button and from the shortcut.
+    size = page.evaluate("() => berth.terminal.term.options.fontSize")
+    page.click("[data-font-step='1']")
+    page.keyboard.press("Alt+Equal")
+    assert page.evaluate("() => berth.terminal.term.options.fontSize") == size + 2
+
+    # Alt+K checks the first step not yet passed, from inside the terminal too.
+    page.locator(".xterm-helper-textarea").focus()
+    page.keyboard.press("Alt+k")
+    expect(page.locator("#step-1 .check-result")).to_have_attribute("data-state", "failed", timeout=30000)
+    context.close()
+
+    # The lesson reads on a phone: one column, no sideways scrolling.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    page.goto(f"{stack.http}/accounts/login/")
+    page.fill("#id_username", learner.username)
+    page.fill("#id_password", f"{learner.username}-pass-123")
+    page.click("button[type=submit]")
+    page.goto(f"{stack.http}/course/day/1/")
+    expect(page.locator("h1")).to_be_visible()
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)
+                 .slice(0, 5).map(e => e.tagName + '.' + e.className)"""
+    )
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1, wide
+    phone.close()

@@ -78,7 +78,7 @@
   function openTerminal(el, node) {
     closeTerminal();
     const term = new Terminal({
-      cursorBlink: true, fontSize: 14, scrollback: 5000,
+      cursorBlink: true, fontSize: fontSize(), scrollback: 5000,
       fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace",
     });
     const fit = new FitAddon.FitAddon();
@@ -92,10 +92,32 @@
       send(state, ["stdin", data]);
     });
     term.onResize(({ rows, cols }) => send(state, ["set_size", rows, cols]));
+    term.attachCustomKeyEventHandler((e) => clipboardKeys(e, state));
     state.observer = new ResizeObserver(() => { try { fit.fit(); } catch (e) { /* hidden */ } });
     state.observer.observe(el);
     connect(state);
     term.focus();
+  }
+
+  // Ctrl+Shift+C copies the selection, Ctrl+Shift+V pastes (plain Ctrl+C stays an interrupt).
+  function clipboardKeys(e, state) {
+    if (e.type !== "keydown" || !e.ctrlKey || !e.shiftKey) return true;
+    if (e.code === "KeyC" && state.term.hasSelection() && navigator.clipboard) {
+      navigator.clipboard.writeText(state.term.getSelection());
+      return false;
+    }
+    if (e.code === "KeyV" && navigator.clipboard && navigator.clipboard.readText) {
+      navigator.clipboard.readText().then((text) => state.term.paste(text));
+      return false;
+    }
+    return true;
+  }
+
+  function fontSize() { return Number(localStorage.getItem("berth-font-size")) || 14; }
+  function changeFontSize(step) {
+    const size = Math.min(28, Math.max(9, fontSize() + step));
+    localStorage.setItem("berth-font-size", size);
+    if (terminal) { terminal.term.options.fontSize = size; terminal.fit.fit(); }
   }
 
   function send(state, message) {
@@ -331,7 +353,62 @@
     mermaid.run({ querySelector: ".mermaid" });
   }
 
-  document.addEventListener("DOMContentLoaded", () => { renderDiagrams(); addCodeActions(document); initPanel(); });
+  // --- the divider between lesson and lab: drag it, or use the arrow keys on it -------------
+  function bindDivider() {
+    const divider = document.querySelector(".divider");
+    const grid = document.querySelector(".workspace");
+    if (!divider || !grid) return;
+    const set = (px) => {
+      const width = Math.round(Math.min(grid.clientWidth - 360, Math.max(280, px)));
+      grid.style.setProperty("--lesson-width", `${width}px`);
+      divider.setAttribute("aria-valuenow", Math.round((100 * width) / grid.clientWidth));
+      localStorage.setItem("berth-lesson-width", width);
+    };
+    const saved = Number(localStorage.getItem("berth-lesson-width"));
+    if (saved) set(saved);
+    divider.addEventListener("pointerdown", (e) => {
+      divider.setPointerCapture(e.pointerId);
+      const move = (ev) => set(ev.clientX - grid.getBoundingClientRect().left);
+      divider.addEventListener("pointermove", move);
+      divider.addEventListener("pointerup", () => divider.removeEventListener("pointermove", move), { once: true });
+    });
+    divider.addEventListener("keydown", (e) => {
+      const step = { ArrowLeft: -40, ArrowRight: 40 }[e.key];
+      if (!step) return;
+      e.preventDefault();
+      set(document.querySelector(".lesson").getBoundingClientRect().width + step);
+    });
+  }
+
+  function firstOpenCheck() {
+    const button = document.querySelector(".steps li:not(.passed) .check-button");
+    if (button) button.click();
+  }
+
+  function go(rel) {
+    const link = document.querySelector(`.day-nav a[rel='${rel}']`);
+    if (link) location.href = link.href;
+  }
+
+  if (window.berthShortcuts) {
+    berthShortcuts.add("t", () => { if (terminal) terminal.term.focus(); });
+    berthShortcuts.add("k", firstOpenCheck);
+    berthShortcuts.add("n", () => go("next"));
+    berthShortcuts.add("p", () => go("prev"));
+    berthShortcuts.add("=", () => changeFontSize(1));
+    berthShortcuts.add("-", () => changeFontSize(-1));
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    renderDiagrams(); addCodeActions(document); bindDivider(); bindFontButtons(); initPanel();
+  });
+
+  function bindFontButtons() {
+    document.addEventListener("click", (e) => {
+      const button = e.target.closest && e.target.closest("[data-font-step]");
+      if (button) changeFontSize(Number(button.dataset.fontStep));
+    });
+  }
   // initPanel is idempotent: it reopens the terminal only when the panel (and so its element) changed.
   document.addEventListener("htmx:afterSettle", initPanel);
   window.berth = { get terminal() { return terminal; } };
