@@ -244,3 +244,23 @@ def test_download_my_work_packs_the_learners_files_and_only_for_them(started, st
     assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
     with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as work:
         assert work.extractfile("node1/root/project/notes.txt").read() == b"kept-42\n"
+
+
+def test_reset_gives_a_fresh_sandbox_and_keeps_passed_steps(started):
+    browser, session, _ = started
+    backend = get_backend("local")
+    old_container = session.sandboxes.get().container_id
+    backend.exec(old_container, "touch /root/scratch-before-reset", 10)
+    CheckRun.objects.create(session=session, step=session.lab.steps.first(), user=session.user, state="passed")
+    response = browser.post(f"/sessions/{session.pk}/reset/")
+    assert response.status_code == 200
+    session.refresh_from_db()
+    assert session.state == "ended" and "reset" in session.end_reason
+    fresh = LabSession.objects.exclude(pk=session.pk).get(user=session.user)
+    with browser.websocket(f"/ws/sessions/{fresh.pk}/events/") as ws:
+        events_until(ws, lambda e: e.get("state") in ("ready", "failed"))
+    fresh.refresh_from_db()
+    assert fresh.state == "ready", fresh.error
+    result = backend.exec(fresh.sandboxes.get().container_id, "ls /root/scratch-before-reset", 10)
+    assert result.exit_code != 0  # a fresh sandbox
+    assert 'class="step passed' in browser.get("/course/day/1/").text

@@ -41,19 +41,41 @@ def start(request, day: int):
     return redirect("course:day", day=day)
 
 
+def end_for_learner(request, session: LabSession, reason: str) -> None:
+    if session.is_live:
+        LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
+            state=LabSession.ENDED, end_reason=reason, message="Ended"
+        )
+        end_session.apply_async(args=[session.pk, reason], queue=f"sandboxes.{session.host}")
+        audit(request.user, "lab.end", f"session {session.pk} ({request.user.username}, {session.lab.slug}): {reason}")
+
+
 @require_POST
 @login_required
 def end(request, session_id: int):
     session = get_own_session(request, session_id)
-    if session.is_live:
-        LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
-            state=LabSession.ENDED, end_reason="ended by the learner", message="Ended"
-        )
-        end_session.apply_async(args=[session.pk, "ended by the learner"], queue=f"sandboxes.{session.host}")
-        audit(request.user, "lab.end", f"session {session.pk} ({request.user.username}, {session.lab.slug})")
+    end_for_learner(request, session, "ended by the learner")
     lesson = session.lab.lessons.first()
     if request.htmx and lesson:
         return render_panel(request, lesson)
+    return redirect("course:day", day=lesson.day) if lesson else redirect("course:map")
+
+
+@require_POST
+@login_required
+def reset(request, session_id: int):
+    """Start over: this sandbox goes, a fresh one starts (the lab's setup runs again)."""
+    session = get_own_session(request, session_id)
+    lesson = session.lab.lessons.first()
+    end_for_learner(request, session, "reset by the learner")
+    fresh = None
+    try:
+        fresh = lifecycle.create_session(request.user, session.lab)
+        audit(request.user, "lab.start", f"session {fresh.pk} ({request.user.username}, {session.lab.slug}), a reset")
+    except lifecycle.StartRefused as e:
+        messages.error(request, str(e))
+    if request.htmx and lesson:
+        return render_panel(request, lesson, fresh)
     return redirect("course:day", day=lesson.day) if lesson else redirect("course:map")
 
 
