@@ -1,36 +1,47 @@
-"""scan_layers.py IMAGE [NEEDLE...]: stream `docker save IMAGE` and print, one line per finding,
-LAYER-NUMBER, KIND, PATH, DETAIL (tab-separated): files named .env and their whiteouts (DETAIL
-is the file's first line), and files whose content holds a NEEDLE. Used by the day 11 checks."""
+"""scan_layers.py IMAGE [NEEDLE...]: look through the layers of IMAGE that its base
+(berth/python:3.11) does not have, straight in the engine's overlay2 store, and print one line
+per finding: LAYER-NUMBER, KIND, PATH, DETAIL (tab-separated). KIND is envfile for a file named
+.env (DETAIL: its first line), whiteout for a deleted .env, needle for a file holding a NEEDLE.
+Used by the day 11 checks; `docker save` + `tar` finds the same, more slowly."""
 import json
+import os
+import stat
 import subprocess
 import sys
-import tarfile
+
+
+def layer_dirs(image):
+    """The image's layer directories, bottom (1) to top."""
+    info = json.loads(subprocess.check_output(["docker", "image", "inspect", image]))[0]
+    data = info["GraphDriver"]["Data"]
+    top_down = [data["UpperDir"]] + [d for d in data.get("LowerDir", "").split(":") if d]
+    return list(reversed(top_down))
+
 
 image, needles = sys.argv[1], [n.encode() for n in sys.argv[2:] if n]
-save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
-layers, manifest = {}, None
-with tarfile.open(fileobj=save.stdout, mode="r|") as outer:
-    for member in outer:
-        if member.name.endswith("/layer.tar") and member.isfile():
-            found = []
-            with tarfile.open(fileobj=outer.extractfile(member), mode="r|") as layer:
-                for entry in layer:
-                    base = entry.name.rsplit("/", 1)[-1]
-                    if base == ".wh..env":
-                        found.append(("whiteout", entry.name, ""))
-                    if not entry.isfile() or entry.size > 10_000_000:
-                        continue
-                    content = layer.extractfile(entry).read()
-                    if base == ".env":
-                        found.append(("envfile", entry.name, content.decode(errors="replace").strip().splitlines()[0] if content.strip() else ""))
-                    for needle in needles:
-                        if needle in content:
-                            found.append(("needle", entry.name, needle.decode()))
-            layers[member.name.split("/")[0]] = found
-        elif member.name == "manifest.json":
-            manifest = json.load(outer.extractfile(member))
-if save.wait() != 0 or manifest is None:
+try:
+    dirs = layer_dirs(image)
+    base = set(layer_dirs("berth/python:3.11"))
+except (subprocess.CalledProcessError, KeyError, IndexError):
     sys.exit(2)
-for index, path in enumerate(manifest[0]["Layers"], start=1):
-    for kind, name, detail in layers.get(path.split("/")[0], []):
-        print(f"{index}\t{kind}\t{name}\t{detail}")
+for index, top in enumerate(dirs, start=1):
+    if top in base:
+        continue
+    for root, _, files in os.walk(top):
+        for name in files:
+            path = os.path.join(root, name)
+            shown = os.path.relpath(path, top)
+            mode = os.lstat(path).st_mode
+            if name == ".env" and stat.S_ISCHR(mode):
+                print(f"{index}\twhiteout\t{shown}\t")
+                continue
+            if not stat.S_ISREG(mode) or os.path.getsize(path) > 10_000_000:
+                continue
+            with open(path, "rb") as f:
+                content = f.read()
+            if name == ".env":
+                first = content.decode(errors="replace").strip().splitlines()
+                print(f"{index}\tenvfile\t{shown}\t{first[0] if first else ''}")
+            for needle in needles:
+                if needle in content:
+                    print(f"{index}\tneedle\t{shown}\t{needle.decode()}")
