@@ -213,6 +213,27 @@ def test_five_minutes_before_the_end_the_learner_is_warned_and_can_extend_or_tak
     expect(page.locator(".ending-soon")).to_have_count(0, timeout=10000)
     assert LabSession.objects.get(pk=session.pk).expires_at > timezone.now() + timedelta(minutes=10)
 
+    # The terminal was recorded: replay it in the page.
+    import time
+
+    from terminals.models import Recording
+
+    deadline = time.monotonic() + 20
+
+    def recorded():
+        events = Recording.objects.filter(session=session).values_list("chunks__events", flat=True)
+        return "saved-9" in "".join(e or "" for e in events)
+
+    while not recorded() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    page.reload()
+    page.locator(".recordings summary").click()
+    page.locator(".recordings li a").first.click()
+    expect(page.locator(".player[data-ready='true']")).to_have_count(1, timeout=10000)
+    page.locator(".player-speed").select_option("16")
+    page.click(".player-play")
+    expect(page.locator(".player-screen .xterm-rows")).to_contain_text("saved-9", timeout=20000)
+
 
 AXE = Path(__file__).resolve().parent.parent / "build" / "vendor" / "axe.min.js"
 

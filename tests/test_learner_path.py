@@ -264,3 +264,34 @@ def test_reset_gives_a_fresh_sandbox_and_keeps_passed_steps(started):
     result = backend.exec(fresh.sandboxes.get().container_id, "ls /root/scratch-before-reset", 10)
     assert result.exit_code != 0  # a fresh sandbox
     assert 'class="step passed' in browser.get("/course/day/1/").text
+
+
+def test_the_terminal_is_recorded_as_asciicast_and_replayable_by_its_owner_only(started, stack, other_learner):
+    from terminals.models import Recording
+
+    browser, session, _ = started
+    with browser.websocket(f"/ws/sessions/{session.pk}/terminal/node1/?rows=30&cols=100") as ws:
+        ws.send(json.dumps(["stdin", "echo recorded-$((20+3))\r"]))
+        terminal_until(ws, b"recorded-23")
+        ws.send(json.dumps(["set_size", 33, 111]))
+        ws.send(json.dumps(["stdin", "stty size\r"]))
+        terminal_until(ws, b"33 111")
+    deadline = time.monotonic() + 20  # the relay writes every few seconds
+    while time.monotonic() < deadline:
+        recording = Recording.objects.filter(session=session).first()
+        if recording and recording.size and "33 111" in "".join(recording.chunks.values_list("events", flat=True)):
+            break
+        time.sleep(0.5)
+    cast = browser.get(f"/recordings/{recording.pk}.cast?download=1")
+    assert cast.status_code == 200 and "attachment" in cast.headers["Content-Disposition"]
+    header, *events = [json.loads(line) for line in cast.text.splitlines()]
+    assert header["version"] == 2 and (header["width"], header["height"]) == (100, 30)
+    assert any(kind == "r" and data == "111x33" for _, kind, data in events)
+    assert "recorded-23" in "".join(data for _, kind, data in events if kind == "o")
+    times = [t for t, _, _ in events]
+    assert times == sorted(times)
+    assert "Your terminal recordings" in browser.get("/course/day/1/").text
+    assert browser.get(f"/recordings/{recording.pk}/").status_code == 200
+    intruder = Browser(stack, other_learner)
+    assert intruder.get(f"/recordings/{recording.pk}.cast").status_code == 404
+    assert intruder.get(f"/recordings/{recording.pk}/").status_code == 404

@@ -8,6 +8,7 @@ urlpatterns = [
     path("course/", include("course.urls")),
     path("sessions/", include("sandboxes.urls")),
     path("labs/", include("labs.urls")),
+    path("recordings/", include("terminals.urls")),
     path("console/", include("console.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -7,6 +7,7 @@ from course.models import Lesson
 from course.progress import passed_step_ids
 from labs.models import CheckRun, SolutionReveal, Step
 from sandboxes.models import LabSession
+from terminals.models import Recording
 
 
 def live_session(user, lab) -> LabSession | None:
@@ -71,4 +72,5 @@ def lab_panel_context(user, lesson: Lesson, session: LabSession | None = None) -
         "other_lesson": other.lab.lessons.first() if other else None,
         "steps": [step_context(user, step, session, passed, history) for step in steps],
         "passed_count": len(passed),
+        "recordings": Recording.objects.filter(session__user=user, session__lab=lab).exclude(size=0)[:6],
     }

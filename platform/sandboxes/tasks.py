@@ -24,9 +24,13 @@ def reap_host(host: str) -> dict:
 
 @shared_task
 def reap_sandboxes() -> None:
-    """On the beat schedule: fan out one reaper per Docker host, on that host's queue."""
+    """On the beat schedule: fan out one reaper per Docker host, on that host's queue; drop
+    terminal recordings past their keeping time."""
     for host in settings.DOCKER_HOSTS:
         reap_host.apply_async(args=[host], queue=f"sandboxes.{host}")
+    from terminals.recording import drop_old_recordings
+
+    drop_old_recordings()
 
 
 @shared_task

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from terminals.protocol import relay_channel
+from terminals.recording import FLUSH_SECONDS, Recorder
 
 log = logging.getLogger("berth.relay")
 READ_SIZE = 64 * 1024
@@ -39,9 +40,16 @@ class Shell:
         self.tty = None
         self.opening: asyncio.Task | None = None
         self.closed = False
+        self.recorder: Recorder | None = None
+        self.writing = asyncio.Lock()  # recording chunks are written one after another
 
     async def open(self, rows: int, cols: int) -> None:
         self.tty = await asyncio.to_thread(self.relay.backend.open_tty, self.container, rows, cols)
+        session_id, node = self.key.split(":", 1)
+        try:
+            self.recorder = await asyncio.to_thread(Recorder, int(session_id), node, rows, cols)
+        except Exception:  # a recording is a bonus: the shell works without one
+            log.exception("%s: cannot start a recording", self.key)
         self.relay.spawn(self.read_loop())
         self.relay.spawn(self.write_loop())
 
@@ -55,6 +63,7 @@ class Shell:
                     break
                 async with self.lock:
                     self.remember(data)
+                    self.record(data)
                     for viewer in list(self.viewers):
                         await self.deliver(viewer, {"type": "tty.output", "data": data})
         except OSError as e:
@@ -66,6 +75,8 @@ class Shell:
         while (item := await self.inputs.get()) is not None:
             if isinstance(item, tuple):
                 await asyncio.to_thread(self.relay.backend.resize_tty, self.tty, *item)
+                if self.recorder:
+                    self.recorder.resize(*item)
                 continue
             try:
                 await loop.sock_sendall(self.tty.sock, item)
@@ -79,6 +90,21 @@ class Shell:
             cut = len(self.scrollback) - limit
             newline = self.scrollback.find(b"\n", cut)  # start the replay on a line boundary
             del self.scrollback[: newline + 1 if 0 <= newline < cut + 4096 else cut]
+
+    def record(self, data: bytes) -> None:
+        if self.recorder:
+            self.recorder.output(data)
+            if self.recorder.due():
+                self.relay.spawn(self.flush_recording())
+
+    async def flush_recording(self) -> None:
+        async with self.writing:
+            chunk = self.recorder.take()
+            if chunk:
+                try:
+                    await asyncio.to_thread(self.recorder.write, chunk)
+                except Exception:
+                    log.exception("%s: a recording chunk was not written", self.key)
 
     async def deliver(self, viewer: str, message: dict) -> None:
         waited = 0.0
@@ -110,6 +136,8 @@ class Shell:
         self.inputs.put_nowait(None)
         if self.tty:
             self.tty.close()
+        if self.recorder:
+            self.relay.spawn(self.flush_recording())
         for viewer in list(self.viewers):
             await self.deliver(viewer, {"type": "tty.exit", "reason": reason})
 
@@ -132,6 +160,7 @@ class Relay:
     async def run(self) -> None:
         channel = relay_channel(self.host)
         log.info("terminal relay for host %s listening on %s", self.host, channel)
+        self.spawn(self.flush_recordings())
         while True:
             try:
                 message = await self.layer.receive(channel)
@@ -146,6 +175,14 @@ class Relay:
                 await handler(message)
             except Exception:
                 log.exception("relay failed to handle %s", message.get("type"))
+
+    async def flush_recordings(self) -> None:
+        """Quiet shells too get their last seconds written, for a replay while the lab runs."""
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            for shell in list(self.shells.values()):
+                if shell.recorder and shell.recorder.pending:
+                    self.spawn(shell.flush_recording())
 
     # Handlers return at once (slow Docker calls run as tasks): the receive loop never waits,
     # so one learner's terminal opening cannot delay another learner's keystrokes.

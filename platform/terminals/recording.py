@@ -1,0 +1,97 @@
+"""Terminal recordings in asciicast v2: the relay keeps what each shell printed (and its
+resizes) with timestamps, and writes it to the database in chunks, every few seconds or every
+64 KB, so a recording costs no write per keystroke. A flood stops being recorded at the cap."""
+
+import codecs
+import json
+import time
+
+from django.conf import settings
+
+FLUSH_SECONDS = 5.0
+FLUSH_BYTES = 64 * 1024
+
+
+class Recorder:
+    def __init__(self, session_id: int, node: str, rows: int, cols: int):
+        from terminals.models import Recording
+
+        self.started = time.monotonic()
+        self.recording = Recording.objects.create(session_id=session_id, node=node, width=cols, height=rows)
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.pending: list[str] = []
+        self.pending_bytes = 0
+        self.size = 0
+        self.seq = 0
+        self.last_flush = time.monotonic()
+        self.full = False
+        self.duration = 0.0
+
+    def event(self, kind: str, text: str) -> None:
+        if self.full or not text:
+            return
+        self.duration = round(time.monotonic() - self.started, 3)
+        line = json.dumps([self.duration, kind, text]) + "\n"
+        if self.size + len(line) > settings.TERMINAL_RECORDING_MAX_BYTES:
+            self.full = True
+            return
+        self.pending.append(line)
+        self.pending_bytes += len(line)
+        self.size += len(line)
+
+    def output(self, data: bytes) -> None:
+        self.event("o", self.decoder.decode(data))
+
+    def resize(self, rows: int, cols: int) -> None:
+        self.event("r", f"{cols}x{rows}")
+
+    def due(self) -> bool:
+        return bool(self.pending) and (
+            self.pending_bytes >= FLUSH_BYTES or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        )
+
+    def take(self) -> tuple[int, str] | None:
+        """The pending events and their chunk number (taken in order, written in a thread)."""
+        if not self.pending and not self.full:
+            return None
+        chunk = (self.seq, "".join(self.pending))
+        self.seq += 1
+        self.pending, self.pending_bytes, self.last_flush = [], 0, time.monotonic()
+        return chunk
+
+    def write(self, chunk: tuple[int, str]) -> None:
+        from django.db import close_old_connections
+
+        from terminals.models import Recording, RecordingChunk
+
+        close_old_connections()
+        seq, events = chunk
+        if events:
+            RecordingChunk.objects.create(recording=self.recording, seq=seq, events=events)
+        Recording.objects.filter(pk=self.recording.pk).update(
+            size=self.size, duration=self.duration, truncated=self.full
+        )
+
+
+def asciicast(recording) -> str:
+    """The whole recording as an asciicast v2 file."""
+    header = {
+        "version": 2,
+        "width": recording.width,
+        "height": recording.height,
+        "timestamp": int(recording.started_at.timestamp()),
+        "title": f"Berth, session {recording.session_id}, {recording.node}",
+        "env": {"TERM": "xterm-256color"},
+    }
+    return json.dumps(header) + "\n" + "".join(recording.chunks.values_list("events", flat=True))
+
+
+def drop_old_recordings() -> int:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from terminals.models import Recording
+
+    cutoff = timezone.now() - timedelta(days=settings.TERMINAL_RECORDING_DAYS)
+    return Recording.objects.filter(started_at__lt=cutoff).delete()[0]
