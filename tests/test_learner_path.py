@@ -295,3 +295,58 @@ def test_the_terminal_is_recorded_as_asciicast_and_replayable_by_its_owner_only(
     intruder = Browser(stack, other_learner)
     assert intruder.get(f"/recordings/{recording.pk}.cast").status_code == 404
     assert intruder.get(f"/recordings/{recording.pk}/").status_code == 404
+
+
+def test_pause_and_resume_the_same_sandbox_with_files_and_inner_engine_state(started):
+    """End (or leave) a lab, come back later: the same sandbox, stopped meanwhile, with the
+    learner's files and their engine's containers and volumes; "Start fresh" throws it away."""
+    from sandboxes.models import Sandbox
+
+    browser, session, _ = started
+    backend = get_backend("local")
+    container = session.sandboxes.get().container_id
+    backend.exec(
+        container,
+        "echo my-notes > /root/notes.txt && docker volume create keepvol >/dev/null"
+        " && docker run -d --name keeper --restart unless-stopped -v keepvol:/data busybox sleep 3600",
+        60,
+    )
+    with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+        events_until(ws, lambda e: e["kind"] == "progress")
+        browser.post(f"/sessions/{session.pk}/end/")
+        events_until(ws, lambda e: e.get("state") == "ended", timeout=30)
+    kept = Sandbox.objects.get(session=session)
+    assert kept.kept_until is not None and not backend.poll(container)  # stopped, not removed
+    page = browser.get("/course/day/1/").text
+    assert "is kept until" in page and "Resume lab" in page
+
+    assert browser.post("/sessions/start/1/").status_code == 200
+    resumed = LabSession.objects.filter(user=session.user).exclude(pk=session.pk).get()
+    with browser.websocket(f"/ws/sessions/{resumed.pk}/events/") as ws:
+        seen = events_until(ws, lambda e: e.get("state") in ("ready", "failed"))
+    resumed.refresh_from_db()
+    assert resumed.state == "ready", resumed.error
+    assert any("Resuming" in e.get("message", "") for e in seen)
+    assert resumed.sandboxes.get().container_id == container
+    out = backend.exec(
+        container, "cat /root/notes.txt; docker inspect -f '{{.State.Status}}' keeper; docker volume ls -q", 60
+    )
+    assert "my-notes" in out.output and "running" in out.output and "keepvol" in out.output, out.output
+
+    # End again, then choose a fresh start: the kept sandbox is deleted, a new one is made.
+    with browser.websocket(f"/ws/sessions/{resumed.pk}/events/") as ws:
+        events_until(ws, lambda e: e["kind"] == "progress")
+        browser.post(f"/sessions/{resumed.pk}/end/")
+        events_until(ws, lambda e: e.get("state") == "ended", timeout=30)
+    assert browser.post("/sessions/start/1/", {"fresh": "1"}).status_code == 200
+    fresh = LabSession.objects.filter(user=session.user).order_by("-pk").first()
+    with browser.websocket(f"/ws/sessions/{fresh.pk}/events/") as ws:
+        events_until(ws, lambda e: e.get("state") in ("ready", "failed"))
+    fresh.refresh_from_db()
+    assert fresh.state == "ready" and fresh.sandboxes.get().container_id != container
+    assert backend.exec(fresh.sandboxes.get().container_id, "ls /root/notes.txt", 10).exit_code != 0
+    for _ in range(50):
+        if not any(info.container_id == container for info in backend.list_sandboxes()):
+            break
+        time.sleep(0.2)
+    assert not any(info.container_id == container for info in backend.list_sandboxes())

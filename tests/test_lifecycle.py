@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from sandboxes import lifecycle, placement, pool
 from sandboxes.backends import get_backend
-from sandboxes.models import LabSession, SandboxHost, WarmSandbox
+from sandboxes.models import LabSession, Sandbox, SandboxHost, WarmSandbox
 from tests.helpers import save_test_lab
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +131,7 @@ def test_an_idle_session_is_culled_and_an_expired_one_ended(learner, docker_engi
 @pytest.mark.docker
 def test_the_warm_pool_is_claimed_then_refilled(learner, docker_engine, settings):
     settings.SANDBOX_WARM_POOL = {("standard", "berth/base:latest"): 1}
+    lifecycle.reap("local")  # sandboxes earlier tests kept (their rows are rolled back) go first
     assert pool.refill("local") == 1
     warm = WarmSandbox.objects.get(state=WarmSandbox.READY)
     session = lifecycle.create_session(learner, make_lab())
@@ -271,3 +272,33 @@ def test_a_session_ended_while_it_starts_stays_ended_and_leaves_nothing(learner,
     sandbox = session.sandboxes.get()
     assert session.state == LabSession.ENDED and sandbox.container_id and sandbox.removed_at is not None
     assert sandbox.name not in {i.name for i in get_backend("local").list_sandboxes()}
+
+
+@pytest.mark.docker
+def test_a_kept_sandbox_survives_the_reaper_until_its_time_then_goes(learner, docker_engine, settings):
+    settings.SANDBOX_KEEP_DAYS = 2
+    lifecycle.reap("local")  # sandboxes earlier tests kept (their rows are rolled back) go first
+    lab = make_lab()
+    session = lifecycle.create_session(learner, lab)
+    lifecycle.provision(session.pk)
+    container = session.sandboxes.get().container_id
+    lifecycle.end(session.pk, "time limit reached")
+    sandbox = session.sandboxes.get()
+    assert sandbox.kept_until > timezone.now() + timedelta(days=1)
+    backend = get_backend("local")
+    counts = lifecycle.reap("local")
+    assert counts["orphans_removed"] == 0 and counts["kept_expired"] == 0
+    assert any(info.container_id == container for info in backend.list_sandboxes())  # kept, stopped
+    Sandbox.objects.filter(pk=sandbox.pk).update(kept_until=timezone.now() - timedelta(minutes=1))
+    assert lifecycle.reap("local")["kept_expired"] == 1
+    assert not any(info.container_id == container for info in backend.list_sandboxes())
+    assert lifecycle.kept_sandbox(learner, lab) is None
+
+
+@pytest.mark.docker
+def test_nothing_is_kept_when_keeping_is_off_or_the_lab_has_several_nodes(learner, docker_engine, settings):
+    settings.SANDBOX_KEEP_DAYS = 0
+    session = lifecycle.create_session(learner, make_lab())
+    lifecycle.provision(session.pk)
+    lifecycle.end(session.pk, "ended by the learner")
+    assert session.sandboxes.get().removed_at is not None and session.sandboxes.get().kept_until is None

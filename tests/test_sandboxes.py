@@ -230,3 +230,19 @@ def test_the_architecture_inventory_reads_a_real_engine_and_the_diagram_marks_th
     assert "cache<br/>missing" in diagram and "cachedata<br/>missing" in diagram
     assert "exited (3)" in diagram and "-. pushed .->" in diagram
     assert diagram.count("class ") >= 4 and "classDef missing" in diagram
+
+
+def test_a_sandbox_with_a_paused_inner_container_still_stops_and_is_removed(backend, sandbox):
+    sid = sandbox("paused", "docker")
+    result = backend.exec(sid, "docker run -d --name frozen busybox sleep 600 && docker pause frozen", timeout=60)
+    assert result.exit_code == 0, result.output
+    backend.stop(sid)  # what keeping a sandbox for later does
+    assert not backend.poll(sid)
+    backend.start(sid)
+    backend.wait_ready(sid, 60, lambda phase: None)
+    assert (
+        backend.exec(sid, "docker pause frozen 2>/dev/null || docker start frozen && docker pause frozen", 60).exit_code
+        == 0
+    )
+    backend.remove(sid)
+    assert all(info.container_id != sid for info in backend.list_sandboxes())

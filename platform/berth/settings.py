@@ -183,6 +183,7 @@ SANDBOX_READY_TIMEOUT = env_int("BERTH_SANDBOX_READY_TIMEOUT", 90, minimum=5)
 SANDBOX_SESSIONS_PER_LEARNER = env_int("BERTH_SESSIONS_PER_LEARNER", 1, minimum=1)
 SANDBOX_STARTS_PER_HOUR = env_int("BERTH_STARTS_PER_HOUR", 20, minimum=1)  # per learner
 SANDBOX_EXTEND_MINUTES = env_int("BERTH_EXTEND_MINUTES", 15, minimum=1)
+SANDBOX_KEEP_DAYS = env_int("BERTH_KEEP_DAYS", 7, minimum=0)  # pause and resume; 0 turns it off
 SANDBOX_DOWNLOAD_MAX_MB = env_int("BERTH_DOWNLOAD_MAX_MB", 50, minimum=1)  # "download my work", packed
 SANDBOX_IDLE_MINUTES = env_int("BERTH_IDLE_MINUTES", 30, minimum=1)  # no terminal input, no check
 # Capacity of each Docker host in slots; a standard sandbox takes 1, a Docker-in-Docker one more.

@@ -6,6 +6,8 @@ from django.db.models import Count, Max, Subquery
 from course.models import Lesson
 from course.progress import passed_step_ids
 from labs.models import CheckRun, SolutionReveal, Step
+from sandboxes.lifecycle import kept_sandbox
+from sandboxes.limits import limit
 from sandboxes.models import LabSession
 from terminals.models import Recording
 
@@ -72,5 +74,7 @@ def lab_panel_context(user, lesson: Lesson, session: LabSession | None = None) -
         "other_lesson": other.lab.lessons.first() if other else None,
         "steps": [step_context(user, step, session, passed, history) for step in steps],
         "passed_count": len(passed),
+        "kept": None if session else kept_sandbox(user, lab),
+        "keep_days": limit("SANDBOX_KEEP_DAYS") if len(lab.nodes) == 1 else 0,
         "recordings": Recording.objects.filter(session__user=user, session__lab=lab).exclude(size=0)[:6],
     }

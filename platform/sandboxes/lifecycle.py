@@ -124,7 +124,8 @@ def provision(session_id: int) -> None:
             network = network_name(session.pk)
             backend.create_network(network, labels)
         sandboxes = list(session.sandboxes.all())
-        for sandbox in sandboxes:
+        resumed = resume_kept(session, sandboxes, backend)
+        for sandbox in [] if resumed else sandboxes:
             if not sandbox.container_id and len(sandboxes) == 1 and not lab.resources:
                 sandbox.container_id = pool.claim(session.host, sandbox, lab.image, lab.profile) or ""
                 if sandbox.container_id:
@@ -154,8 +155,11 @@ def provision(session_id: int) -> None:
                     session, LabSession.STARTING, phase_progress.get(phase, 50), phase.capitalize()
                 ),
             )
-        set_state(session, LabSession.SETUP, 80, "Preparing the lab")
-        run_setup(session, backend, sandboxes)
+        if not resumed:  # a resumed sandbox is already set up, and holds the learner's work
+            set_state(session, LabSession.SETUP, 80, "Preparing the lab")
+            run_setup(session, backend, sandboxes)
+        else:
+            set_state(session, LabSession.SETUP, 90, "Back where you left off")
     except Cancelled:
         remove_sandboxes(session)  # ended by the learner or an admin while starting
         return
@@ -177,6 +181,39 @@ def provision(session_id: int) -> None:
         expires_at=now + timedelta(minutes=lab.time_limit_minutes),
     )
     events.publish(session.pk, "progress", state=LabSession.READY, progress=100, message="Ready")
+
+
+def kept_sandbox(user, lab: Lab) -> Sandbox | None:
+    """The learner's stopped sandbox of this lab, kept to resume (single-node labs)."""
+    if len(lab.nodes) != 1:
+        return None
+    return (
+        Sandbox.objects.filter(
+            session__user=user, session__lab=lab, kept_until__gt=timezone.now(), removed_at__isnull=True
+        )
+        .select_related("session")
+        .order_by("-kept_until")
+        .first()
+    )
+
+
+def resume_kept(session: LabSession, sandboxes: list[Sandbox], backend) -> bool:
+    """Hand the learner's kept sandbox to this session: the same container, renamed, started
+    again with its files and (on Docker days) its inner engine's images, containers and volumes."""
+    kept = kept_sandbox(session.user, session.lab)
+    if kept is None or kept.session.host != session.host or len(sandboxes) != 1:
+        return False
+    claimed = Sandbox.objects.filter(pk=kept.pk, kept_until__isnull=False, removed_at__isnull=True).update(
+        kept_until=None, removed_at=timezone.now()
+    )
+    if not claimed:
+        return False  # another start took it
+    sandbox = sandboxes[0]
+    set_state(session, LabSession.CREATING, 20, "Resuming your sandbox")
+    backend.rename(kept.container_id, sandbox.name)
+    sandbox.container_id = kept.container_id
+    sandbox.save(update_fields=["container_id"])
+    return True
 
 
 def run_setup(session: LabSession, backend, sandboxes: list[Sandbox]) -> None:
@@ -207,17 +244,46 @@ def fail(session: LabSession, learner_message: str) -> None:
     remove_sandboxes(session)
 
 
-def end(session_id: int, reason: str) -> None:
-    """End a session: mark it ended first (so nobody reattaches), then remove its sandboxes.
-    The web side may already have marked it ended; the event is published either way."""
+def end(session_id: int, reason: str, keep: bool = True) -> None:
+    """End a session: mark it ended first (so nobody reattaches), then stop its sandbox to keep
+    (single-node labs, when keeping is on) or remove its sandboxes. The web side may already
+    have marked it ended; the event is published either way."""
     session = LabSession.objects.select_related("lab").get(pk=session_id)
+    was_ready = session.state == LabSession.READY or session.ready_at is not None
     LabSession.objects.filter(pk=session_id, state__in=LabSession.LIVE_STATES).update(
         state=LabSession.ENDED, end_reason=reason, message="Ended"
     )
     LabSession.objects.filter(pk=session_id, ended_at__isnull=True).update(ended_at=timezone.now())
-    remove_sandboxes(session)
+    if not (keep and was_ready and keep_sandbox(session)):
+        remove_sandboxes(session)
     events.publish(session_id, "progress", state=LabSession.ENDED, progress=100, message=f"Ended: {reason}")
     placement.dispatch_waiting()  # slots freed: the next in line gets them
+
+
+def keep_sandbox(session: LabSession) -> bool:
+    """Stop (not remove) a single-node session's sandbox and keep it for SANDBOX_KEEP_DAYS."""
+    days = limit("SANDBOX_KEEP_DAYS")
+    sandboxes = list(session.sandboxes.filter(removed_at__isnull=True).exclude(container_id=""))
+    if not days or len(session.lab.nodes) != 1 or len(sandboxes) != 1:
+        return False
+    sandbox = sandboxes[0]
+    try:
+        get_backend(session.host).stop(sandbox.container_id)
+    except SandboxError:
+        return False
+    # One kept sandbox per learner and lab: an older one goes.
+    for older in Sandbox.objects.filter(
+        session__user=session.user, session__lab=session.lab, kept_until__isnull=False, removed_at__isnull=True
+    ).exclude(pk=sandbox.pk):
+        discard_kept(older)
+    sandbox.kept_until = timezone.now() + timedelta(days=days)
+    sandbox.save(update_fields=["kept_until"])
+    return True
+
+
+def discard_kept(sandbox: Sandbox) -> None:
+    get_backend(sandbox.session.host).remove(sandbox.container_id or sandbox.name)
+    Sandbox.objects.filter(pk=sandbox.pk).update(kept_until=None, removed_at=timezone.now())
 
 
 def remove_sandboxes(session: LabSession) -> None:
@@ -235,8 +301,11 @@ def remove_sandboxes(session: LabSession) -> None:
 def known_names(host: str) -> set[str]:
     """Container names the database accounts for on this host: live sessions and the warm pool."""
     live = Sandbox.objects.filter(session__host=host, session__state__in=LabSession.LIVE_STATES)
-    return set(live.values_list("name", flat=True)) | set(
-        WarmSandbox.objects.filter(host=host).values_list("name", flat=True)
+    kept = Sandbox.objects.filter(session__host=host, kept_until__isnull=False, removed_at__isnull=True)
+    return (
+        set(live.values_list("name", flat=True))
+        | set(kept.values_list("name", flat=True))
+        | set(WarmSandbox.objects.filter(host=host).values_list("name", flat=True))
     )
 
 
@@ -276,6 +345,10 @@ def reap(host: str) -> dict:
 
     backend = get_backend(host)
     counts["pool_removed"] = pool.discard_stale(host)
+    counts["kept_expired"] = 0
+    for sandbox in Sandbox.objects.filter(session__host=host, kept_until__lt=now, removed_at__isnull=True):
+        discard_kept(sandbox)
+        counts["kept_expired"] += 1
     # Rows are written before their containers are made, and a warm sandbox changes its name
     # when claimed: names known before OR after the listing are not orphans.
     known = known_names(host)
@@ -294,7 +367,7 @@ def reap(host: str) -> dict:
     for session in LabSession.objects.filter(host=host, state__in=LabSession.LIVE_STATES):
         names = set(session.sandboxes.values_list("name", flat=True))
         if session.state == LabSession.READY and not names <= running_names:
-            end(session.pk, "sandbox stopped unexpectedly")
+            end(session.pk, "sandbox stopped unexpectedly", keep=False)
             counts["vanished"] += 1
         elif session.state != LabSession.READY and session.created_at < stale:
             fail(session, "The sandbox did not start in time. Please start the lab again.")

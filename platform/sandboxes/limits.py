@@ -12,6 +12,7 @@ EDITABLE = {
     "SANDBOX_STARTS_PER_HOUR": (int, 1, "lab starts per learner per hour"),
     "SANDBOX_TIME_LIMIT_MAX_MINUTES": (int, 5, "how far Extend can take a session (minutes from its start)"),
     "SANDBOX_EXTEND_MINUTES": (int, 1, "minutes one Extend adds"),
+    "SANDBOX_KEEP_DAYS": (int, 0, "days a learner's stopped sandbox is kept to resume (0: never kept)"),
     "SANDBOX_IDLE_MINUTES": (int, 1, "minutes without terminal input or a check before a session ends"),
     "SANDBOX_MEMORY_MB": (int, 64, "memory of a standard sandbox (MB)"),
     "SANDBOX_DOCKER_MEMORY_MB": (int, 256, "memory of a Docker-day sandbox (MB)"),

@@ -56,6 +56,8 @@ class Sandbox(models.Model):
     container_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Pause and resume: a stopped sandbox kept for its learner's next start of the same lab.
+    kept_until = models.DateTimeField(null=True, blank=True)
     # Sampled by the worker side (the web tier has no Docker access): see sandboxes.lifecycle.sample_stats.
     cpu_percent = models.FloatField(null=True, blank=True)
     memory_bytes = models.BigIntegerField(null=True, blank=True)

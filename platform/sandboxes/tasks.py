@@ -13,8 +13,8 @@ def provision_session(session_id: int) -> None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def end_session(session_id: int, reason: str) -> None:
-    lifecycle.end(session_id, reason)
+def end_session(session_id: int, reason: str, keep: bool = True) -> None:
+    lifecycle.end(session_id, reason, keep)
 
 
 @shared_task
@@ -83,3 +83,13 @@ def snapshot_architecture(session_id: int, node: str) -> None:
 def pack_work(session_id: int, token: str) -> None:
     """Download my work: pack the learner's files for the link their page is waiting on."""
     downloads.pack(session_id, token)
+
+
+@shared_task
+def discard_kept_sandbox(sandbox_id: int) -> None:
+    """The learner chose a fresh start over their kept sandbox."""
+    from sandboxes.models import Sandbox
+
+    sandbox = Sandbox.objects.select_related("session").get(pk=sandbox_id)
+    if sandbox.removed_at is None:
+        lifecycle.discard_kept(sandbox)

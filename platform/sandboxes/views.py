@@ -9,7 +9,7 @@ from course.models import Lesson
 from labs.workspace import lab_panel_context, live_session
 from sandboxes import architecture, downloads, lifecycle
 from sandboxes.access import get_own_session
-from sandboxes.models import LabSession
+from sandboxes.models import LabSession, Sandbox
 from sandboxes.tasks import end_session, snapshot_architecture
 
 
@@ -22,6 +22,8 @@ def render_panel(request, lesson, session=None):
 def start(request, day: int):
     lesson = get_object_or_404(Lesson.objects.select_related("lab"), day=day, lab__isnull=False)
     session = live_session(request.user, lesson.lab)
+    if session is None and request.POST.get("fresh") == "1":  # not the kept sandbox: a new one
+        forget_kept_sandbox(request.user, lesson.lab)
     if session is None:
         others = LabSession.objects.filter(user=request.user, state__in=LabSession.LIVE_STATES)
         if others.count() >= lifecycle.sessions_allowed() and request.POST.get("replace") != "1":
@@ -41,13 +43,22 @@ def start(request, day: int):
     return redirect("course:day", day=day)
 
 
-def end_for_learner(request, session: LabSession, reason: str) -> None:
+def end_for_learner(request, session: LabSession, reason: str, keep: bool = True) -> None:
     if session.is_live:
         LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
             state=LabSession.ENDED, end_reason=reason, message="Ended"
         )
-        end_session.apply_async(args=[session.pk, reason], queue=f"sandboxes.{session.host}")
+        end_session.apply_async(args=[session.pk, reason, keep], queue=f"sandboxes.{session.host}")
         audit(request.user, "lab.end", f"session {session.pk} ({request.user.username}, {session.lab.slug}): {reason}")
+
+
+def forget_kept_sandbox(user, lab) -> None:
+    from sandboxes.tasks import discard_kept_sandbox
+
+    kept = lifecycle.kept_sandbox(user, lab)
+    if kept:
+        Sandbox.objects.filter(pk=kept.pk).update(kept_until=None)  # never resumed from now on
+        discard_kept_sandbox.apply_async(args=[kept.pk], queue=f"sandboxes.{kept.session.host}")
 
 
 @require_POST
@@ -67,7 +78,7 @@ def reset(request, session_id: int):
     """Start over: this sandbox goes, a fresh one starts (the lab's setup runs again)."""
     session = get_own_session(request, session_id)
     lesson = session.lab.lessons.first()
-    end_for_learner(request, session, "reset by the learner")
+    end_for_learner(request, session, "reset by the learner", keep=False)
     fresh = None
     try:
         fresh = lifecycle.create_session(request.user, session.lab)

@@ -1,5 +1,6 @@
 """The Docker Engine backend: every blocking Docker SDK call of the platform lives here."""
 
+import glob
 import hashlib
 import io
 import logging
@@ -159,7 +160,40 @@ class DockerBackend(SandboxBackend):
         except docker.errors.NotFound:
             return False
 
+    # A container paused inside a Docker-day sandbox sits in a frozen cgroup: its processes never
+    # see the kill, and stopping or removing the sandbox hangs. Thaw everything inside first.
+    THAW = (
+        "(docker ps -q --filter status=paused | xargs -r docker unpause) >/dev/null 2>&1;"
+        " for f in $(find /sys/fs/cgroup -name freezer.state 2>/dev/null); do echo THAWED > $f; done 2>/dev/null;"
+        " for f in $(find /sys/fs/cgroup -name cgroup.freeze 2>/dev/null); do echo 0 > $f; done 2>/dev/null; true"
+    )
+
+    def thaw(self, sandbox_id: str) -> None:
+        try:
+            self._run(sandbox_id, ["sh", "-c", self.THAW], timeout=20)
+        except (SandboxError, docker.errors.APIError):
+            pass  # not running: nothing frozen can hold it
+
+    def thaw_from_host(self, container_id: str) -> None:
+        """Too late to ask inside (its init is gone): thaw its cgroups from the host, when the
+        engine is local and its cgroups are where the cgroupfs driver puts them."""
+        if not self.url.startswith("unix://"):
+            return
+        patterns = [
+            f"/sys/fs/cgroup/freezer/docker/{container_id}/**/freezer.state",
+            f"/sys/fs/cgroup/docker/{container_id}/**/cgroup.freeze",
+            f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/**/cgroup.freeze",
+        ]
+        for pattern in patterns:
+            for path in glob.glob(pattern, recursive=True):
+                try:
+                    with open(path, "w") as f:
+                        f.write("THAWED" if path.endswith("freezer.state") else "0")
+                except OSError:
+                    pass
+
     def stop(self, sandbox_id: str) -> None:
+        self.thaw(sandbox_id)
         try:
             self.api.stop(sandbox_id, timeout=2)
         except docker.errors.NotFound:
@@ -173,11 +207,20 @@ class DockerBackend(SandboxBackend):
         try:
             info = self.api.inspect_container(sandbox_id)
             volumes = [m["Name"] for m in info.get("Mounts", []) if m.get("Type") == "volume"]
-            self.api.remove_container(sandbox_id, force=True, v=True)
+            if info["State"].get("Running"):
+                self.thaw(sandbox_id)
+            try:
+                self.api.remove_container(sandbox_id, force=True, v=True)
+            except docker.errors.APIError as e:
+                if e.status_code in (404, 409):  # 409: removal already in progress
+                    raise
+                log.warning("removing %s failed (%s): thawing it from the host, trying again", sandbox_id[:12], e)
+                self.thaw_from_host(info["Id"])
+                self.api.remove_container(sandbox_id, force=True, v=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as e:
-            if e.status_code != 409:  # 409: removal already in progress
+            if e.status_code != 409:
                 raise
         for volume in volumes:
             try:
