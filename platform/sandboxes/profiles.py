@@ -71,6 +71,9 @@ def host_config(spec: SandboxSpec, docker_runtime: str | None = None, disk_quota
         "pids_limit": spec.pids,
         "network_mode": spec.network or "none",
         "log_config": {"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
+        # No name server answers from a sandbox: a lookup of an unknown name should fail in a
+        # second, not after glibc's 5 s x 2 tries (nested containers copy these options).
+        "dns_opt": ["timeout:1", "attempts:1"],
     }
     if disk_quota:
         options["storage_opt"] = {"size": f"{spec.disk_mb}M"}
