@@ -3,6 +3,7 @@ terminal, passes a check, reloads and finds everything still there."""
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
 
     # The step's runnable block types `docker version` into the terminal.
     page.locator("#step-1 pre.run button", has_text="Run").click()
-    expect(page.locator(".xterm-rows")).to_contain_text("Server:", timeout=15000)
+    expect(page.locator(".xterm-rows")).to_contain_text("docker-init:", timeout=15000)  # a server component
 
     # Check before doing the work: it fails and says why.
     page.click("#step-1 .check-button")
@@ -332,7 +333,89 @@ def test_workspace_comforts_theme_shortcuts_font_size_divider_and_phone_reading(
     expect(page.locator("h1")).to_be_visible()
     wide = page.evaluate(
         """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)
-                 .slice(0, 5).map(e => e.tagName + '.' + e.className)"""
+                 .filter(e => { for (let x = e.parentElement; x; x = x.parentElement)
+                   if (getComputedStyle(x).overflowX !== 'visible') return false; return true; })
+                 .slice(0, 3).map(e => { const path = []; for (let x = e; x; x = x.parentElement)
+                   path.push(x.tagName + '.' + x.className + ':' + Math.round(x.getBoundingClientRect().width));
+                   return path.join(' < '); })"""
     )
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1, wide
     phone.close()
+
+
+def log_in(page, stack, user):
+    page.goto(f"{stack.http}/accounts/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", f"{user.username}-pass-123")
+    page.click("button[type=submit]")
+
+
+def test_multi_node_tabs_reconnect_reset_end_and_resume_in_the_browser(
+    page, stack, learner, course, sandboxes_removed_after
+):
+    from course.models import Lesson, Module
+    from tests.helpers import save_test_lab
+
+    lab = save_test_lab("e2e-two-nodes", nodes=("node1", "node2"))
+    Lesson.objects.create(
+        day=41,
+        module=Module.objects.first(),
+        slug="e2e-two",
+        title="Two nodes",
+        summary="x",
+        body_markdown="x",
+        body_html="<p>x</p>",
+        lab=lab,
+        source_path="(test)",
+    )
+    log_in(page, stack, learner)
+
+    # One tab per node; each is its own shell on its own host name.
+    page.goto(f"{stack.http}/course/day/41/")
+    page.click("#start-lab")
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+    expect(page.locator(".terminal-tabs .tab")).to_have_count(2)
+    type_in_terminal(page, "echo on-$(hostname)\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("on-node1", timeout=15000)
+    page.locator(".terminal-tabs .tab", has_text="node2").click()
+    type_in_terminal(page, "echo on-$(hostname)\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("on-node2", timeout=15000)
+
+    # A dropped connection comes back to the same shell, saying so while it reconnects.
+    page.evaluate("() => berth.terminal.sock.close()")
+    type_in_terminal(page, "echo back-$((1+1))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("back-2", timeout=15000)
+    expect(page.locator(".xterm-rows")).to_contain_text("on-node2")
+
+    # Day 1 (one node): end, then resume the same sandbox; or reset it.
+    page.goto(f"{stack.http}/course/day/1/")
+    page.click("#start-lab")  # replaces the two-node lab: one live lab per learner
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+    type_in_terminal(page, "echo kept > /root/kept.txt && echo wrote-$((5*5))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("wrote-25", timeout=15000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(".lab-head button.danger", has_text="End lab").click()
+    expect(page.locator("#lab-panel")).to_contain_text("Your sandbox is kept for", timeout=30000)
+    from sandboxes.models import Sandbox
+
+    deadline = time.monotonic() + 30
+    while not Sandbox.objects.filter(session__user=learner, kept_until__isnull=False).exists():
+        assert time.monotonic() < deadline, "the ended sandbox was not kept"
+        time.sleep(0.3)
+    page.reload()
+    expect(page.locator(".notice.kept")).to_contain_text("is kept until")
+    expect(page.locator("#start-lab")).to_have_text("Resume lab")
+    page.click("#start-lab")
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+    type_in_terminal(page, "cat /root/kept.txt && echo read-$((6*6))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("read-36", timeout=15000)
+    assert "kept" in page.locator(".xterm-rows").inner_text()
+
+    before = page.locator("#lab-panel").get_attribute("data-session-id")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(".lab-head button", has_text="Reset lab").click()
+    expect(page.locator("#lab-panel")).not_to_have_attribute("data-session-id", before, timeout=15000)
+    expect(page.locator("#lab-panel")).to_have_attribute("data-state", "ready", timeout=90000)
+    expect(page.locator(".xterm-rows")).to_contain_text("root@node1", timeout=15000)
+    type_in_terminal(page, "ls /root/kept.txt || echo fresh-$((7*7))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("fresh-49", timeout=15000)

@@ -9,6 +9,7 @@ from course.models import Lesson
 from labs.workspace import lab_panel_context, live_session
 from sandboxes import architecture, downloads, lifecycle
 from sandboxes.access import get_own_session
+from sandboxes.limits import limit
 from sandboxes.models import LabSession, Sandbox
 from sandboxes.tasks import end_session, snapshot_architecture
 
@@ -65,6 +66,9 @@ def forget_kept_sandbox(user, lab) -> None:
 @login_required
 def end(request, session_id: int):
     session = get_own_session(request, session_id)
+    if session.is_live and session.state == LabSession.READY and len(session.lab.nodes) == 1:
+        if days := limit("SANDBOX_KEEP_DAYS"):
+            messages.info(request, f"Lab ended. Your sandbox is kept for {days} days: starting this lab resumes it.")
     end_for_learner(request, session, "ended by the learner")
     lesson = session.lab.lessons.first()
     if request.htmx and lesson:

@@ -120,8 +120,10 @@
     if (terminal) { terminal.term.options.fontSize = size; terminal.fit.fit(); }
   }
 
+  // Keys typed while the socket (re)connects wait for it, rather than being lost.
   function send(state, message) {
     if (state.sock && state.sock.readyState === WebSocket.OPEN) state.sock.send(JSON.stringify(message));
+    else if (message[0] === "stdin") (state.waiting = state.waiting || []).push(message);
   }
 
   function setStatus(text) {
@@ -135,7 +137,10 @@
     const sock = new WebSocket(url);
     sock.binaryType = "arraybuffer";
     state.sock = sock;
-    sock.onopen = () => { state.retry = 0; setStatus(""); term.reset(); };  // the relay replays the scrollback
+    sock.onopen = () => {
+      state.retry = 0; setStatus(""); term.reset();  // the relay replays the scrollback
+      for (const message of (state.waiting || []).splice(0)) sock.send(JSON.stringify(message));
+    };
     sock.onmessage = (e) => {
       if (typeof e.data === "string") {
         const [kind, reason] = JSON.parse(e.data);
