@@ -25,6 +25,32 @@ def test_the_course_loads_without_errors_and_is_idempotent():
     assert {1, 2, 3} <= set(Lesson.objects.values_list("day", flat=True))
 
 
+def test_the_whole_course_is_there_forty_days_in_seven_modules():
+    load_course()
+    assert sorted(Lesson.objects.values_list("day", flat=True)) == list(range(1, 41))
+    assert Module.objects.count() == 7 and all(m.lessons.exists() for m in Module.objects.all())
+    assert Lab.objects.count() >= 40
+
+
+def test_internal_links_in_lessons_and_steps_resolve():
+    import re
+
+    from django.urls import Resolver404, resolve
+
+    load_course()
+    days = set(Lesson.objects.values_list("day", flat=True))
+    texts = [(f"day {lesson.day}", lesson.body_html) for lesson in Lesson.objects.all()]
+    texts += [(f"{step.lab.slug} step {step.position}", step.text_html) for step in Step.objects.select_related("lab")]
+    for where, html in texts:
+        for href in re.findall(r'href="(/[^"#?]*)', html):
+            try:
+                match = resolve(href)
+            except Resolver404:
+                raise AssertionError(f"{where}: the link {href} leads nowhere") from None
+            if match.url_name == "day":
+                assert match.kwargs["day"] in days, f"{where}: the link {href} names a day that does not exist"
+
+
 def test_every_day_is_a_real_lesson_with_a_lab_quiz_and_diagram():
     load_course()
     days = sorted(Lesson.objects.values_list("day", flat=True))
@@ -36,6 +62,8 @@ def test_every_day_is_a_real_lesson_with_a_lab_quiz_and_diagram():
         assert "```mermaid" in lesson.body_markdown
         assert 3 <= len(lesson.quiz) <= 5
         assert all(q["explanation"].strip() for q in lesson.quiz), f"day {day}: a quiz answer is unexplained"
+        for q in lesson.quiz:  # one right answer, among at least two distinct choices
+            assert 1 <= q["answer"] <= len(q["choices"]) and len(set(q["choices"])) == len(q["choices"]) >= 2, day
         assert lesson.lab is not None and lesson.lab.steps.count() >= 2, f"day {day}: a lab of one step"
         for step in lesson.lab.steps.all():
             assert step.check_script.strip() and step.solution_script.strip() and step.hint.strip()

@@ -419,3 +419,25 @@ def test_multi_node_tabs_reconnect_reset_end_and_resume_in_the_browser(
     expect(page.locator(".xterm-rows")).to_contain_text("root@node1", timeout=15000)
     type_in_terminal(page, "ls /root/kept.txt || echo fresh-$((7*7))\n")
     expect(page.locator(".xterm-rows")).to_contain_text("fresh-49", timeout=15000)
+
+
+def test_every_diagram_of_the_course_parses_in_the_browser(browser, course):
+    """Mermaid is drawn in the page; a diagram that does not parse would show as an error box."""
+    import re
+
+    from course.models import Lesson
+
+    page = browser.new_page()
+    page.set_content("<html><body></body></html>")
+    page.add_script_tag(path=str(Path(__file__).resolve().parent.parent / "build" / "vendor" / "mermaid.min.js"))
+    failures = []
+    for lesson in Lesson.objects.all():
+        for diagram in re.findall(r"```mermaid\n(.*?)```", lesson.body_markdown, re.S):
+            error = page.evaluate(
+                "async (text) => { try { await mermaid.parse(text); return null } catch (e) { return String(e) } }",
+                diagram,
+            )
+            if error:
+                failures.append(f"day {lesson.day}: {error.splitlines()[0][:200]}")
+    page.close()
+    assert not failures, "\n".join(failures)
