@@ -168,3 +168,58 @@ def test_a_target_architecture_is_validated_with_line_and_field(content):
     assert any("architecture" in m and "ports" in m for m in messages), messages
     line = path.read_text().splitlines().index("  links: [[web, nosuchnet]]") + 1
     assert any(f":{line}:" in m for m in messages), messages
+
+
+def test_export_course_round_trips_files_and_records(tmp_path):
+    from course.export import export_course
+
+    def records():
+        lessons = list(
+            Lesson.objects.values(
+                "day", "module__number", "slug", "title", "summary", "body_markdown", "quiz", "lab__slug"
+            ).order_by("day")
+        )
+        labs = list(
+            Lab.objects.values(
+                "slug",
+                "title",
+                "image",
+                "profile",
+                "time_limit_minutes",
+                "nodes",
+                "files",
+                "resources",
+                "setup",
+                "architecture",
+            ).order_by("slug")
+        )
+        steps = list(
+            Step.objects.values(
+                "lab__slug",
+                "position",
+                "title",
+                "text_markdown",
+                "hint_markdown",
+                "check_script",
+                "solution_script",
+                "sabotage_script",
+                "node",
+                "timeout_seconds",
+                "check_architecture",
+            ).order_by("lab__slug", "position")
+        )
+        return lessons, labs, steps
+
+    assert not load_course().errors
+    original = records()
+    first, second = tmp_path / "first", tmp_path / "second"
+    export_course(first / "lessons", first / "labs")
+    report = load_course(first / "lessons", first / "labs")
+    assert not report.errors, "\n".join(map(str, report.errors))
+    assert records() == original
+    export_course(second / "lessons", second / "labs")
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert len([f for f in files if f.parts[0] == "lessons" and f.suffix == ".md"]) == 40
+    for name in files:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name

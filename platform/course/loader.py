@@ -141,6 +141,7 @@ def save_lab(lab: LabDef) -> Lab:
                 "text_markdown": step.text,
                 "text_html": markdown.render(step.text),
                 "hint": markdown.render(step.hint),
+                "hint_markdown": step.hint,
                 "check_script": step.check,
                 "solution_script": step.solution,
                 "sabotage_script": step.sabotage,

@@ -34,7 +34,8 @@ class Step(models.Model):
     title = models.CharField(max_length=200)
     text_markdown = models.TextField()
     text_html = models.TextField()
-    hint = models.TextField(blank=True)
+    hint = models.TextField(blank=True)  # rendered
+    hint_markdown = models.TextField(blank=True)  # as written, for export and the studio
     check_script = models.TextField()
     solution_script = models.TextField()
     sabotage_script = models.TextField(blank=True)
