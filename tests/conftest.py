@@ -134,32 +134,41 @@ def database_url() -> str:
 
 
 class Stack:
-    def __init__(self, port: int):
+    def __init__(self, port: int, prefix: str = "test"):
         self.port = port
+        self.prefix = prefix
         self.http = f"http://127.0.0.1:{port}"
         self.ws = f"ws://127.0.0.1:{port}"
         self.processes: dict[str, subprocess.Popen] = {}
 
+    def log_path(self, name: str) -> Path:
+        return LOGS / f"{self.prefix}-{name}.log"
+
     def logs(self, lines=40) -> str:
         out = []
         for name in self.processes:
-            path = LOGS / f"test-{name}.log"
+            path = self.log_path(name)
             if path.exists():
                 out.append(f"----- {name} -----\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
         return "\n".join(out)
 
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            proc.terminate()
+        for proc in self.processes.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
-@pytest.fixture(scope="session")
-def stack(django_db_setup, django_db_blocker, docker_engine):
-    """uvicorn, a Celery worker and the relay, on the test database. The web process is given
-    an unusable Docker address: everything must work without it touching Docker."""
+
+def start_stack(db_url: str, extra_env: dict | None = None, prefix: str = "test") -> Stack:
+    """uvicorn, a Celery worker and the relay as subprocesses, as scripts/up runs them."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    with django_db_blocker.unblock():
-        db_url = database_url()
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "DEBUG": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": db_url, "DEBUG": "1", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     venv = Path(sys.executable).parent
-    st = Stack(port)
+    st = Stack(port, prefix)
     commands = {
         "web": (
             [
@@ -185,7 +194,7 @@ def stack(django_db_setup, django_db_blocker, docker_engine):
                 "-c",
                 "2",
                 "-n",
-                f"test-{port}@%h",
+                f"{prefix}-{port}@%h",
                 "--loglevel",
                 "INFO",
             ],
@@ -193,9 +202,8 @@ def stack(django_db_setup, django_db_blocker, docker_engine):
         ),
         "relay": ([sys.executable, str(ROOT / "manage.py"), "run_relay", "--host", "local"], {}),
     }
-    _flush_test_redis()
     for name, (cmd, extra) in commands.items():
-        log = open(LOGS / f"test-{name}.log", "w")
+        log = open(st.log_path(name), "w")
         st.processes[name] = subprocess.Popen(
             cmd,
             cwd=ROOT / "platform",
@@ -205,16 +213,21 @@ def stack(django_db_setup, django_db_blocker, docker_engine):
             start_new_session=True,
         )
     _wait_for(lambda: _http_ok(f"{st.http}/accounts/login/"), 30, "the web process", st)
-    _wait_for(lambda: "ready" in (LOGS / "test-worker.log").read_text(), 30, "the Celery worker", st)
-    _wait_for(lambda: "listening" in (LOGS / "test-relay.log").read_text(), 30, "the relay", st)
+    _wait_for(lambda: "ready" in st.log_path("worker").read_text(), 30, "the Celery worker", st)
+    _wait_for(lambda: "listening" in st.log_path("relay").read_text(), 30, "the relay", st)
+    return st
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup, django_db_blocker, docker_engine):
+    """The stack on the test database. The web process is given an unusable Docker address:
+    everything must work without it touching Docker."""
+    with django_db_blocker.unblock():
+        db_url = database_url()
+    _flush_test_redis()
+    st = start_stack(db_url)
     yield st
-    for proc in st.processes.values():
-        proc.terminate()
-    for proc in st.processes.values():
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    st.stop()
 
 
 def _flush_test_redis():

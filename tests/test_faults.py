@@ -83,3 +83,95 @@ def test_a_worker_killed_mid_provision_leaves_no_orphan_after_reconciliation(lea
     assert sandbox.name not in {info.name for info in backend.list_sandboxes()}
     again = lifecycle.reap("local")
     assert again["orphans_removed"] == again["vanished"] == 0
+
+
+# --- Redis restarts under live terminals -------------------------------------------------------
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis of this test's own (restarting the shared one would hit everything else)."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    cmd = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
+    server = {"proc": subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)}
+
+    def restart():
+        server["proc"].kill()
+        server["proc"].wait()
+        time.sleep(1)  # everyone sees it gone
+        server["proc"] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    import redis
+
+    for _ in range(50):
+        try:
+            redis.Redis(port=port).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    yield f"redis://127.0.0.1:{port}/0", restart
+    server["proc"].kill()
+
+
+def test_a_redis_restart_under_a_live_terminal_loses_no_shell_and_no_progress(
+    learner, course, own_redis, sandboxes_removed_after
+):
+    import json
+
+    from labs.models import CheckRun
+    from tests.conftest import start_stack
+    from tests.helpers import Browser, events_until, terminal_until
+
+    url, restart_redis = own_redis
+    stack = start_stack(database_url(), {"REDIS_URL": url}, prefix="fault-redis")
+    try:
+        browser = Browser(stack, learner)
+        assert browser.post("/sessions/start/1/").status_code == 200
+        session = LabSession.objects.get(user=learner)
+        with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+            events_until(ws, lambda e: e.get("state") in ("ready", "failed"))
+        terminal = f"/ws/sessions/{session.pk}/terminal/node1/?rows=30&cols=100"
+        with browser.websocket(terminal) as ws:
+            ws.send(json.dumps(["stdin", "cd /tmp && export MARK=kept-$((40+2))\r"]))
+            ws.send(json.dumps(["stdin", "echo before-$MARK\r"]))
+            terminal_until(ws, b"before-kept-42")
+
+        restart_redis()
+
+        # Like the page: reconnect until the terminal answers again; it is the same shell.
+        deadline, out = time.monotonic() + 60, b""
+        while time.monotonic() < deadline:
+            try:
+                with browser.websocket(terminal) as ws:
+                    ws.send(json.dumps(["stdin", "echo after-$MARK in $PWD\r"]))
+                    out = terminal_until(ws, b"after-kept-42 in /tmp", timeout=5)
+                    break
+            except Exception:  # refused, closed or silent while Redis comes back
+                time.sleep(1)
+        assert b"after-kept-42 in /tmp" in out, stack.logs()
+        assert b"before-kept-42" in out  # the scrollback replayed: nothing of the shell was lost
+
+        # Checks still run: the worker found the restarted broker.
+        assert browser.post(f"/labs/sessions/{session.pk}/steps/1/check/").status_code == 200
+        for _ in range(120):
+            run = CheckRun.objects.filter(session=session).first()
+            if run and run.state != "running":
+                break
+            time.sleep(0.5)
+        assert run and run.state == "failed" and run.output, stack.logs()  # Day 1's first step: not done yet
+        session.refresh_from_db()
+        assert session.state == "ready"
+    finally:
+        stack.stop()
