@@ -175,3 +175,66 @@ def test_a_redis_restart_under_a_live_terminal_loses_no_shell_and_no_progress(
         assert session.state == "ready"
     finally:
         stack.stop()
+
+
+def test_a_worker_killed_mid_check_leaves_a_clear_message_and_the_step_checkable_again(
+    learner, docker_engine, sandboxes_removed_after
+):
+    from labs import checks
+    from labs.models import CheckRun
+    from labs.tasks import run_check_task
+
+    lab = save_test_lab(
+        "slow-check", steps=[{"check": "touch /root/check-started; sleep 60", "solution": "true", "timeout": 90}]
+    )
+    session = lifecycle.create_session(learner, lab)
+    lifecycle.provision(session.pk)
+    session.refresh_from_db()
+    assert session.state == LabSession.READY
+    container = session.sandboxes.get().container_id
+    run = CheckRun.objects.create(session=session, step=lab.steps.get(), user=learner)
+    queue = f"faulttest-{uuid.uuid4().hex[:6]}"
+    log = open(LOGS / "test-fault-check-worker.log", "w")
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "berth",
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            "1",
+            "-n",
+            f"{queue}@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT / "platform",
+        env={**os.environ, "DATABASE_URL": database_url(), "DEBUG": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    backend = get_backend("local")
+    try:
+        run_check_task.apply_async(args=[run.pk], queue=queue)
+        for _ in range(300):  # until the check script runs inside the sandbox
+            if backend.exec(container, "test -f /root/check-started", 10).exit_code == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError((LOGS / "test-fault-check-worker.log").read_text()[-2000:])
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool, mid-check
+        worker.wait()
+    run.refresh_from_db()
+    assert run.state == CheckRun.RUNNING
+    with pytest.raises(checks.CheckRefused):  # one check at a time: still held
+        checks.start_check(session, lab.steps.get())
+
+    CheckRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(minutes=3))
+    assert lifecycle.reap("local")["checks_interrupted"] == 1
+    run.refresh_from_db()
+    assert run.state == CheckRun.ERROR and "interrupted" in run.output
+    assert checks.start_check(session, lab.steps.get()).state == CheckRun.RUNNING  # the step is free again

@@ -325,6 +325,26 @@ def extend_active(host: str, now) -> int:
     return sum(extend(session) for session in near_end)
 
 
+def close_interrupted_checks(host: str, now) -> int:
+    """A check whose worker died (SIGKILL, a lost machine) would stay "running" until the broker
+    redelivers it, an hour later: past its own timeout and a minute more, it is closed with a
+    message, and the learner can check again."""
+    from labs.checks import finish
+    from labs.models import CheckRun
+
+    closed = 0
+    stale = CheckRun.objects.filter(
+        session__host=host, state=CheckRun.RUNNING, started_at__lt=now - timedelta(seconds=60)
+    ).select_related("step", "session")
+    for run in stale:
+        if run.started_at + timedelta(seconds=run.step.timeout_seconds + 60) < now:
+            finish(
+                run, CheckRun.ERROR, None, "The check was interrupted (the worker running it stopped). Run it again."
+            )
+            closed += 1
+    return closed
+
+
 def reap(host: str) -> dict:
     """End expired and idle sessions, and reconcile the database with what the engine runs."""
     now = timezone.now()
@@ -345,6 +365,7 @@ def reap(host: str) -> dict:
 
     backend = get_backend(host)
     counts["pool_removed"] = pool.discard_stale(host)
+    counts["checks_interrupted"] = close_interrupted_checks(host, now)
     counts["kept_expired"] = 0
     for sandbox in Sandbox.objects.filter(session__host=host, kept_until__lt=now, removed_at__isnull=True):
         discard_kept(sandbox)
