@@ -238,3 +238,86 @@ def test_a_worker_killed_mid_check_leaves_a_clear_message_and_the_step_checkable
     run.refresh_from_db()
     assert run.state == CheckRun.ERROR and "interrupted" in run.output
     assert checks.start_check(session, lab.steps.get()).state == CheckRun.RUNNING  # the step is free again
+
+
+# --- load ------------------------------------------------------------------------------------
+def test_a_hundred_learners_starting_within_a_minute_are_all_served_or_given_a_place(
+    roles, course, sandboxes_removed_after
+):
+    """A bounded burst on loopback: 100 learners press Start lab at once on a host with room for
+    six. Every one gets the lab panel (no error page): six sandboxes start, the rest wait in a
+    line with their place, and the line advances when sandboxes end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.contrib.auth.models import User
+
+    from course.models import Lesson, Module
+    from tests.conftest import start_stack
+    from tests.helpers import Browser
+
+    lab = save_test_lab("burst", steps=[{"check": "true", "solution": "true"}])
+    Lesson.objects.create(
+        day=42,
+        module=Module.objects.first(),
+        slug="burst",
+        title="Burst",
+        summary="x",
+        body_markdown="x",
+        body_html="<p>x</p>",
+        lab=lab,
+        source_path="(test)",
+    )
+    learners = [User.objects.create_user(f"burst{i:03d}", password="x") for i in range(100)]
+    for user in learners:
+        user.groups.add(roles["learner"])
+    slots = 6
+    stack = start_stack(
+        database_url(), {"BERTH_HOST_SLOTS": str(slots), "BERTH_STARTS_PER_HOUR": "1000"}, prefix="fault-burst"
+    )
+    try:
+        browsers = [Browser(stack, user) for user in learners]
+        for b in browsers:
+            b.get("/course/")  # a CSRF cookie, as a page visit gives
+
+        def press_start(browser):
+            started = time.monotonic()
+            response = browser.post("/sessions/start/42/")
+            return response.status_code, response.text, time.monotonic() - started
+
+        began = time.monotonic()
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(press_start, browsers))
+        took = time.monotonic() - began
+        assert took < 60, f"the burst itself took {took:.0f} s"
+        assert [code for code, _, _ in results] == [200] * 100, [text[:300] for code, text, _ in results if code != 200]
+        assert all('id="lab-panel"' in text for _, text, _ in results)
+        sessions = LabSession.objects.filter(lab=lab)
+        assert sessions.count() == 100
+        placed = sessions.exclude(host="").count()
+        assert placed <= slots, f"{placed} sessions placed on a host with {slots} slots"
+        waiting = sessions.filter(host="", state=LabSession.QUEUED)
+        assert waiting.count() == 100 - placed
+        # Each waiting learner is told their place, and the places are 1..N.
+        for _ in range(60):
+            messages = list(waiting.values_list("message", flat=True))
+            if all("number" in m for m in messages):
+                break
+            time.sleep(0.5)
+        places = sorted(int(m.split("number ")[1].split()[0]) for m in messages)
+        assert places == list(range(1, len(places) + 1)), messages[:5]
+
+        # The line advances when sandboxes end.
+        first_ready = [s for s in sessions.exclude(host="")]
+        for session in first_ready:
+            lifecycle.end(session.pk, "burst test over", keep=False)
+        for _ in range(120):
+            if LabSession.objects.filter(lab=lab, host="", state=LabSession.QUEUED).count() <= 100 - 2 * slots:
+                break
+            time.sleep(0.5)
+        assert LabSession.objects.filter(lab=lab, host="", state=LabSession.QUEUED).count() <= 100 - 2 * slots
+        print(f"100 starts in {took:.1f} s; slowest answer {max(t for _, _, t in results):.2f} s")
+    finally:
+        LabSession.objects.filter(lab=lab, state=LabSession.QUEUED, host="").update(state=LabSession.ENDED)
+        for session in LabSession.objects.filter(lab=lab, state__in=LabSession.LIVE_STATES):
+            lifecycle.end(session.pk, "burst test over", keep=False)
+        stack.stop()

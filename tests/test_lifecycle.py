@@ -104,7 +104,7 @@ def test_full_hosts_put_learners_in_a_line_that_advances(roles, learner, other_l
 
 
 def test_a_drained_host_gets_no_new_sessions(learner):
-    SandboxHost.objects.create(name="local", drained=True)
+    SandboxHost.objects.update_or_create(name="local", defaults={"drained": True})
     session = lifecycle.create_session(learner, make_lab())
     assert session.host == "" and "busy" in session.message
 
@@ -216,7 +216,7 @@ def test_sessions_spread_over_two_engines_and_a_drained_one_gets_none(
     assert docker.DockerClient(base_url=second_engine).containers.get(container).status == "running"
     with pytest.raises(docker.errors.NotFound):
         docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"]).containers.get(container)
-    SandboxHost.objects.create(name="second", drained=True)
+    SandboxHost.objects.update_or_create(name="second", defaults={"drained": True})
     c = lifecycle.create_session(instructor, lab)
     assert c.host == "local"
     lifecycle.end(on_second.pk, "test over")

@@ -56,6 +56,7 @@ def create_session(user, lab: Lab) -> LabSession:
     from sandboxes.tasks import provision_session
 
     with transaction.atomic():
+        placement.lock_hosts()
         host = placement.pick_host(lab.profile, len(lab.nodes), lab.image)
         session = LabSession.objects.create(
             user=user,

@@ -31,6 +31,15 @@ def open_hosts() -> list[str]:
     return [host for host in settings.DOCKER_HOSTS if host not in drained]
 
 
+def lock_hosts() -> None:
+    """Placement reads the free slots, then takes some: inside a transaction, this makes
+    placements wait for each other (row locks on PostgreSQL, where 100 simultaneous starts
+    otherwise overfill a host; SQLite writes one transaction at a time anyway)."""
+    names = sorted(settings.DOCKER_HOSTS)
+    SandboxHost.objects.bulk_create([SandboxHost(name=name) for name in names], ignore_conflicts=True)
+    list(SandboxHost.objects.select_for_update().filter(name__in=names).order_by("name"))
+
+
 def pick_host(profile: str, nodes: int, image: str = "") -> str | None:
     """The open host with the most free slots that fits, preferring one with a warm sandbox
     ready for this image; None when all are full."""
@@ -70,15 +79,21 @@ def dispatch_waiting() -> int:
     placed = 0
     line = waiting()
     for position, session in enumerate(line, start=1):
-        host = pick_host(session.lab.profile, len(session.lab.nodes), session.lab.image)
-        if host is None:
-            message = f"All sandboxes are busy: you are number {position - placed} in line"
-            LabSession.objects.filter(pk=session.pk).update(message=message)
-            events.publish(
-                session.pk, "progress", state=LabSession.QUEUED, progress=0, message=message, position=position - placed
-            )
-            continue
         with transaction.atomic():
+            lock_hosts()
+            host = pick_host(session.lab.profile, len(session.lab.nodes), session.lab.image)
+            if host is None:
+                message = f"All sandboxes are busy: you are number {position - placed} in line"
+                LabSession.objects.filter(pk=session.pk).update(message=message)
+                events.publish(
+                    session.pk,
+                    "progress",
+                    state=LabSession.QUEUED,
+                    progress=0,
+                    message=message,
+                    position=position - placed,
+                )
+                continue
             if LabSession.objects.filter(pk=session.pk, state=LabSession.QUEUED, host="").update(
                 host=host, message="Waiting for a worker"
             ):
