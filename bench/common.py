@@ -62,6 +62,7 @@ def bench_env(name: str, **extra: str) -> dict[str, str]:
         "DEBUG": "1",
         "BERTH_DOCKER_PROFILE": "1",
         "BERTH_WARM_POOL": "",  # the bench fills pools itself (pool.refill) when it wants them
+        "BERTH_KEEP_DAYS": "0",  # an ended sandbox is removed: every start is a real one, never a resume
         "BERTH_STARTS_PER_HOUR": "1000",
         "BERTH_DOCKER_HOSTS": f"local={ENGINE}",
         "DJANGO_SETTINGS_MODULE": "berth.settings",

@@ -45,6 +45,13 @@ def terminal_text(page) -> str:
     return page.locator(".xterm-rows").inner_text()
 
 
+def log_in(page, stack, user):
+    page.goto(f"{stack.http}/accounts/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", f"{user.username}-pass-123")
+    page.click("button[type=submit]")
+
+
 def type_in_terminal(page, text):
     page.locator(".xterm-helper-textarea").focus()
     page.keyboard.type(text)
@@ -149,10 +156,7 @@ def test_an_admin_watches_extends_and_ends_a_learners_lab(
     with learner_browser.websocket(f"/ws/sessions/{session.pk}/terminal/node1/") as tty:
         tty.send(json.dumps(["stdin", "echo learner-was-here-$((6*7))\r"]))
 
-    page.goto(f"{stack.http}/accounts/login/")
-    page.fill("#id_username", admin_user.username)
-    page.fill("#id_password", f"{admin_user.username}-pass-123")
-    page.click("button[type=submit]")
+    log_in(page, stack, admin_user)
     page.click("a[href='/console/']")
     row = page.locator(f"tr[data-session='{session.pk}']")
     expect(row).to_contain_text("alice")
@@ -187,10 +191,7 @@ def test_five_minutes_before_the_end_the_learner_is_warned_and_can_extend_or_tak
 
     from sandboxes.models import LabSession
 
-    page.goto(f"{stack.http}/accounts/login/")
-    page.fill("#id_username", learner.username)
-    page.fill("#id_password", f"{learner.username}-pass-123")
-    page.click("button[type=submit]")
+    log_in(page, stack, learner)
     page.goto(f"{stack.http}/course/day/1/")
     page.click("#start-lab")
     expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
@@ -278,10 +279,7 @@ def test_workspace_comforts_theme_shortcuts_font_size_divider_and_phone_reading(
 ):
     context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
     page = context.new_page()
-    page.goto(f"{stack.http}/accounts/login/")
-    page.fill("#id_username", learner.username)
-    page.fill("#id_password", f"{learner.username}-pass-123")
-    page.click("button[type=submit]")
+    log_in(page, stack, learner)
     page.goto(f"{stack.http}/course/day/1/")
 
     # The help overlay opens with "?" and closes with Esc.
@@ -325,10 +323,7 @@ def test_workspace_comforts_theme_shortcuts_font_size_divider_and_phone_reading(
     # The lesson reads on a phone: one column, no sideways scrolling.
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = phone.new_page()
-    page.goto(f"{stack.http}/accounts/login/")
-    page.fill("#id_username", learner.username)
-    page.fill("#id_password", f"{learner.username}-pass-123")
-    page.click("button[type=submit]")
+    log_in(page, stack, learner)
     page.goto(f"{stack.http}/course/day/1/")
     expect(page.locator("h1")).to_be_visible()
     wide = page.evaluate(
@@ -341,13 +336,6 @@ def test_workspace_comforts_theme_shortcuts_font_size_divider_and_phone_reading(
     )
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390 + 1, wide
     phone.close()
-
-
-def log_in(page, stack, user):
-    page.goto(f"{stack.http}/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", f"{user.username}-pass-123")
-    page.click("button[type=submit]")
 
 
 def test_multi_node_tabs_reconnect_reset_end_and_resume_in_the_browser(
@@ -441,3 +429,92 @@ def test_every_diagram_of_the_course_parses_in_the_browser(browser, course):
                 failures.append(f"day {lesson.day}: {error.splitlines()[0][:200]}")
     page.close()
     assert not failures, "\n".join(failures)
+
+
+def test_continue_target_architecture_copy_paste_day_completion_and_day_keys(
+    browser, stack, learner, course, sandboxes_removed_after
+):
+    from course.loader import save_lab
+    from course.models import Lesson, Module
+    from labs.format import LabDef, StepDef
+
+    lab = save_lab(
+        LabDef(
+            slug="e2e-target",
+            path="(test)",
+            title="A target",
+            image="berth/docker:latest",
+            profile="docker",
+            time_limit=30,
+            nodes=["node1"],
+            setup="",
+            architecture={"containers": ["web"], "networks": ["appnet"], "volumes": [], "links": [["web", "appnet"]]},
+            steps=[
+                StepDef(title="Build the target", text="x", hint="x", check="true", solution="true", architecture=True)
+            ],
+        )
+    )
+    quiz = [
+        {"question": f"Q{n}?", "choices": ["right", "wrong"], "answer": 1, "explanation": "Because."} for n in (1, 2, 3)
+    ]
+    Lesson.objects.create(
+        day=43,
+        module=Module.objects.last(),
+        slug="e2e-target",
+        title="Target day",
+        summary="x",
+        body_markdown="x",
+        body_html="<p>x</p>",
+        quiz=quiz,
+        lab=lab,
+        source_path="(test)",
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.http)
+    page = context.new_page()
+    log_in(page, stack, learner)
+
+    # "Continue where you left off" on the course map.
+    page.goto(f"{stack.http}/course/day/43/")
+    page.goto(f"{stack.http}/course/")
+    page.locator("a.button", has_text="Continue: Day 43").click()
+    expect(page.locator("h1")).to_contain_text("Day 43")
+
+    # The live view compares the learner's engine with the lab's target, in words too.
+    page.click("#start-lab")
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+    target = page.locator(".architecture .arch-target")
+    expect(target).to_contain_text("container web does not exist", timeout=20000)
+    expect(page.locator(".architecture svg")).to_contain_text("missing")
+
+    # Paste a command into the terminal (Ctrl+Shift+V), copy its output back (Ctrl+Shift+C).
+    page.evaluate(
+        "() => navigator.clipboard.writeText('docker network create appnet && "
+        "docker run -d --name web --network appnet busybox sleep 600 && echo pasted-$((3+4))\\n')"
+    )
+    page.locator(".xterm-helper-textarea").focus()
+    page.keyboard.press("Control+Shift+V")
+    expect(page.locator(".xterm-rows")).to_contain_text("pasted-7", timeout=30000)
+    page.evaluate("() => berth.terminal.term.selectAll()")
+    page.keyboard.press("Control+Shift+C")
+    assert "pasted-7" in page.evaluate("() => navigator.clipboard.readText()")
+    expect(target).to_contain_text("matches the lab's target architecture", timeout=20000)
+
+    # The check requires the same target; with the quiz answered, the day is done.
+    page.click("#step-1 .check-button")
+    expect(page.locator("#step-1")).to_have_class(re.compile(r"\bpassed\b"), timeout=30000)
+    for n in (1, 2, 3):
+        page.locator(f"#question-{n} input[value='1']").check()
+        page.locator(f"#question-{n} button").click()
+        expect(page.locator(f"#question-{n} .verdict")).to_contain_text("Right")
+    expect(page.locator(".day-done")).to_contain_text("Day 43 is done")
+    page.goto(f"{stack.http}/course/")
+    expect(page.locator("li.day[data-day='43'] .day-state")).to_have_text("done")
+
+    # Previous and next day from the keyboard.
+    page.goto(f"{stack.http}/course/day/43/")
+    page.keyboard.press("Alt+p")
+    expect(page.locator("h1")).to_contain_text("Day 40")
+    page.keyboard.press("Alt+n")
+    expect(page.locator("h1")).to_contain_text("Day 43")
+    context.close()

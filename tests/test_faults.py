@@ -23,21 +23,10 @@ from tests.helpers import save_test_lab
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker]
 
 
-@pytest.fixture
-def slow_lab(db):
-    return save_test_lab(
-        "slow-setup", setup="touch /root/setup-started; sleep 60", steps=[{"check": "false", "solution": "true"}]
-    )
-
-
-def test_a_worker_killed_mid_provision_leaves_no_orphan_after_reconciliation(learner, slow_lab, docker_engine):
-    queue = f"faulttest-{uuid.uuid4().hex[:6]}"
-    session = LabSession.objects.create(
-        user=learner, lab=slow_lab, host="local", expires_at=timezone.now() + timedelta(minutes=30)
-    )
-    Sandbox.objects.create(session=session, node="node1", name=lifecycle.sandbox_name(session.pk, "node1"))
-    log = open(LOGS / "test-fault-worker.log", "w")
-    worker = subprocess.Popen(
+def start_worker(queue: str, log_name: str) -> subprocess.Popen:
+    """A Celery worker of the test's own, on a queue nobody else uses, in its own process group
+    (so the test can SIGKILL it with its pool, as a crash would)."""
+    return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "celery"),
             "-A",
@@ -54,10 +43,26 @@ def test_a_worker_killed_mid_provision_leaves_no_orphan_after_reconciliation(lea
         ],
         cwd=ROOT / "platform",
         env={**os.environ, "DATABASE_URL": database_url(), "DEBUG": "1"},
-        stdout=log,
+        stdout=open(LOGS / log_name, "w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+@pytest.fixture
+def slow_lab(db):
+    return save_test_lab(
+        "slow-setup", setup="touch /root/setup-started; sleep 60", steps=[{"check": "false", "solution": "true"}]
+    )
+
+
+def test_a_worker_killed_mid_provision_leaves_no_orphan_after_reconciliation(learner, slow_lab, docker_engine):
+    queue = f"faulttest-{uuid.uuid4().hex[:6]}"
+    session = LabSession.objects.create(
+        user=learner, lab=slow_lab, host="local", expires_at=timezone.now() + timedelta(minutes=30)
+    )
+    Sandbox.objects.create(session=session, node="node1", name=lifecycle.sandbox_name(session.pk, "node1"))
+    worker = start_worker(queue, "test-fault-worker.log")
     try:
         provision_session.apply_async(args=[session.pk], queue=queue)
         for _ in range(300):  # until the setup script runs: the container exists, the session is half-made
@@ -194,28 +199,7 @@ def test_a_worker_killed_mid_check_leaves_a_clear_message_and_the_step_checkable
     container = session.sandboxes.get().container_id
     run = CheckRun.objects.create(session=session, step=lab.steps.get(), user=learner)
     queue = f"faulttest-{uuid.uuid4().hex[:6]}"
-    log = open(LOGS / "test-fault-check-worker.log", "w")
-    worker = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "berth",
-            "worker",
-            "-Q",
-            queue,
-            "-c",
-            "1",
-            "-n",
-            f"{queue}@%h",
-            "--loglevel",
-            "INFO",
-        ],
-        cwd=ROOT / "platform",
-        env={**os.environ, "DATABASE_URL": database_url(), "DEBUG": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = start_worker(queue, "test-fault-check-worker.log")
     backend = get_backend("local")
     try:
         run_check_task.apply_async(args=[run.pk], queue=queue)
