@@ -120,7 +120,15 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis's
             # blocking receive: every idle receive would fail. Give reads room beyond it.
-            "hosts": [{"address": env_str("CHANNEL_REDIS_URL", REDIS_URL), "socket_timeout": 30}],
+            # redis-py 8 also caps a pool at 100 connections and fails (not waits) past it: with
+            # a few hundred typists a web process sends that many at once (bench/keystroke_echo).
+            "hosts": [
+                {
+                    "address": env_str("CHANNEL_REDIS_URL", REDIS_URL),
+                    "socket_timeout": 30,
+                    "max_connections": env_int("BERTH_REDIS_MAX_CONNECTIONS", 2000, minimum=10),
+                }
+            ],
             "prefix": env_str("BERTH_CHANNEL_PREFIX", "berth"),
             "capacity": 200,
             "expiry": 30,
