@@ -494,6 +494,7 @@ def test_continue_target_architecture_copy_paste_day_completion_and_day_keys(
     )
     page.locator(".xterm-helper-textarea").focus()
     page.keyboard.press("Control+Shift+V")
+    page.keyboard.press("Enter")  # a bracketed paste waits for Enter, as in any modern terminal
     expect(page.locator(".xterm-rows")).to_contain_text("pasted-7", timeout=30000)
     page.evaluate("() => berth.terminal.term.selectAll()")
     page.keyboard.press("Control+Shift+C")

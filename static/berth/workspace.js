@@ -99,18 +99,15 @@
     term.focus();
   }
 
-  // Ctrl+Shift+C copies the selection, Ctrl+Shift+V pastes (plain Ctrl+C stays an interrupt).
+  // Ctrl+Shift+C copies the selection; Ctrl+Shift+V is left to the browser's own paste, which
+  // xterm.js receives (bracketed, so a pasted line waits for Enter). Plain Ctrl+C stays ^C.
   function clipboardKeys(e, state) {
     if (e.type !== "keydown" || !e.ctrlKey || !e.shiftKey) return true;
     if (e.code === "KeyC" && state.term.hasSelection() && navigator.clipboard) {
       navigator.clipboard.writeText(state.term.getSelection());
       return false;
     }
-    if (e.code === "KeyV" && navigator.clipboard && navigator.clipboard.readText) {
-      navigator.clipboard.readText().then((text) => state.term.paste(text));
-      return false;
-    }
-    return true;
+    return e.code !== "KeyV";
   }
 
   function fontSize() { return Number(localStorage.getItem("berth-font-size")) || 14; }
