@@ -303,10 +303,12 @@ def test_workspace_comforts_theme_shortcuts_font_size_divider_and_phone_reading(
     expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
     lesson = page.locator(".lesson")
     before = lesson.bounding_box()["width"]
+    columns = page.evaluate("() => berth.terminal.term.cols")
     page.locator(".divider").focus()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
     assert lesson.bounding_box()["width"] > before + 100
+    page.wait_for_function(f"() => berth.terminal.term.cols < {columns}")  # the terminal follows
 
     # Larger terminal text, from the button and from the shortcut.
     size = page.evaluate("() => berth.terminal.term.options.fontSize")
