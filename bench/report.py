@@ -12,7 +12,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-ORDER = ["start_latency", "keystroke_echo", "idle_density", "websockets", "output_flood", "lesson_pages"]
+ORDER = [
+    "start_latency",
+    "keystroke_echo",
+    "idle_density",
+    "websockets",
+    "output_flood",
+    "lesson_pages",
+    "architecture_view",
+]
 PROMISES = {
     "start_latency": 'Click "Start lab" -> interactive prompt: warm pool p50 <= 1.0 s, p95 <= 2.0 s; cold '
     "(image cached, Docker-in-Docker included) p50 <= 3 s, p95 <= 6 s",
@@ -23,6 +31,7 @@ PROMISES = {
     "output_flood": "A flood of output (`yes`, `cat` of 50 MB) neither freezes the page nor grows server memory "
     "without bound (flow control); other learners unaffected",
     "lesson_pages": "Lesson pages: >= 300 requests/s from one process, p95 <= 50 ms",
+    "architecture_view": "The live architecture view redraws within 2 s of a change made in the terminal",
 }
 
 

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from sandboxes.backends.base import ExecResult
 
 TRAFFIC_WINDOW = 6.0  # seconds after terminal traffic during which snapshots follow each other
-MIN_INTERVAL = 0.8  # seconds between two snapshots of one sandbox
+MIN_INTERVAL = 0.5  # seconds between two snapshots of one sandbox
 MAX_AGE = 20.0  # seconds: an idle view still refreshes this often (a check or setup may change things)
 LIMIT = 25  # objects of each kind drawn; the rest are counted
 
@@ -62,7 +62,7 @@ def snapshot_wanted(session_id: int, node: str, snapshot: dict | None) -> bool:
         or (age > MIN_INTERVAL and traffic > now - TRAFFIC_WINDOW)
         or (snapshot["taken_at"] < traffic)  # traffic after the last snapshot: always one more
     )
-    return due and cache.add(f"arch-pending:{session_id}:{node}", 1, timeout=5)
+    return due and cache.add(f"arch-pending:{session_id}:{node}", 1, timeout=2)  # a lost task blocks 2 s at most
 
 
 def store(session_id: int, node: str, model: dict, target: dict | None = None) -> dict:
