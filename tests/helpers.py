@@ -95,3 +95,21 @@ def save_test_lab(slug, *, profile="standard", nodes=("node1",), setup="", steps
             ],
         )
     )
+
+
+def save_test_lesson(day, lab, title="Test day", quiz=()):
+    """A lesson for a test lab, on a day the course does not use, in an existing module."""
+    from course.models import Lesson, Module
+
+    return Lesson.objects.create(
+        day=day,
+        module=Module.objects.order_by("number").first(),
+        slug=lab.slug,
+        title=title,
+        summary="x",
+        body_markdown="x",
+        body_html="<p>x</p>",
+        quiz=list(quiz),
+        lab=lab,
+        source_path="(test)",
+    )

@@ -343,21 +343,10 @@ def test_workspace_comforts_theme_shortcuts_font_size_divider_and_phone_reading(
 def test_multi_node_tabs_reconnect_reset_end_and_resume_in_the_browser(
     page, stack, learner, course, sandboxes_removed_after
 ):
-    from course.models import Lesson, Module
-    from tests.helpers import save_test_lab
+    from tests.helpers import save_test_lab, save_test_lesson
 
     lab = save_test_lab("e2e-two-nodes", nodes=("node1", "node2"))
-    Lesson.objects.create(
-        day=41,
-        module=Module.objects.first(),
-        slug="e2e-two",
-        title="Two nodes",
-        summary="x",
-        body_markdown="x",
-        body_html="<p>x</p>",
-        lab=lab,
-        source_path="(test)",
-    )
+    save_test_lesson(41, lab, "Two nodes")
     log_in(page, stack, learner)
 
     # One tab per node; each is its own shell on its own host name.
@@ -437,7 +426,6 @@ def test_continue_target_architecture_copy_paste_day_completion_and_day_keys(
     browser, stack, learner, course, sandboxes_removed_after
 ):
     from course.loader import save_lab
-    from course.models import Lesson, Module
     from labs.format import LabDef, StepDef
 
     lab = save_lab(
@@ -459,18 +447,9 @@ def test_continue_target_architecture_copy_paste_day_completion_and_day_keys(
     quiz = [
         {"question": f"Q{n}?", "choices": ["right", "wrong"], "answer": 1, "explanation": "Because."} for n in (1, 2, 3)
     ]
-    Lesson.objects.create(
-        day=43,
-        module=Module.objects.last(),
-        slug="e2e-target",
-        title="Target day",
-        summary="x",
-        body_markdown="x",
-        body_html="<p>x</p>",
-        quiz=quiz,
-        lab=lab,
-        source_path="(test)",
-    )
+    from tests.helpers import save_test_lesson
+
+    save_test_lesson(43, lab, "Target day", quiz)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.http)
     page = context.new_page()

@@ -18,7 +18,7 @@ from sandboxes.backends import get_backend
 from sandboxes.models import LabSession, Sandbox
 from sandboxes.tasks import provision_session
 from tests.conftest import LOGS, ROOT, database_url
-from tests.helpers import save_test_lab
+from tests.helpers import save_test_lab, save_test_lesson
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker]
 
@@ -235,22 +235,11 @@ def test_a_hundred_learners_starting_within_a_minute_are_all_served_or_given_a_p
 
     from django.contrib.auth.models import User
 
-    from course.models import Lesson, Module
     from tests.conftest import start_stack
     from tests.helpers import Browser
 
     lab = save_test_lab("burst", steps=[{"check": "true", "solution": "true"}])
-    Lesson.objects.create(
-        day=42,
-        module=Module.objects.first(),
-        slug="burst",
-        title="Burst",
-        summary="x",
-        body_markdown="x",
-        body_html="<p>x</p>",
-        lab=lab,
-        source_path="(test)",
-    )
+    save_test_lesson(42, lab, "Burst")
     learners = [User.objects.create_user(f"burst{i:03d}", password="x") for i in range(100)]
     for user in learners:
         user.groups.add(roles["learner"])
