@@ -70,7 +70,9 @@ ENGINE_BRIDGE="berth0"
 
 ensure_docker() {
   if docker -H "unix://$ENGINE_SOCKET" info > /dev/null 2>&1; then
-    return
+    # An engine started by an older Berth, without live restore: restart it with today's options.
+    [ "$(docker -H "unix://$ENGINE_SOCKET" info --format '{{.LiveRestoreEnabled}}')" = true ] && return
+    stop_engine
   fi
   command -v mkfs.btrfs > /dev/null || apt_install btrfs-progs
   say "starting Berth's Docker engine ($ENGINE_SOCKET, btrfs data root $ENGINE_ROOT)"
@@ -90,15 +92,27 @@ ensure_docker() {
     ip addr add 172.30.255.1/24 dev "$ENGINE_BRIDGE"
     ip link set "$ENGINE_BRIDGE" up
   fi
+  # --live-restore: sandboxes keep running while the engine restarts (an upgrade, a crash).
   (setsid dockerd --host "unix://$ENGINE_SOCKET" --data-root "$ENGINE_ROOT/docker" \
      --exec-root /run/berth/engine --pidfile /run/berth/engine.pid --storage-driver btrfs \
-     --bridge "$ENGINE_BRIDGE" --iptables=false --ip-masq=false > "$LOGS/dockerd.log" 2>&1 &)
+     --bridge "$ENGINE_BRIDGE" --iptables=false --ip-masq=false --live-restore >> "$LOGS/dockerd.log" 2>&1 &)
   for _ in $(seq 1 150); do
     docker -H "unix://$ENGINE_SOCKET" info > /dev/null 2>&1 && return
     sleep 0.2
   done
   echo "Berth's dockerd did not start; see $LOGS/dockerd.log" >&2
   exit 1
+}
+
+stop_engine() {
+  local pid
+  pid="$(cat /run/berth/engine.pid 2> /dev/null)" || return 0
+  say "restarting Berth's Docker engine"
+  kill "$pid" 2> /dev/null || return 0
+  for _ in $(seq 1 150); do
+    kill -0 "$pid" 2> /dev/null || return 0
+    sleep 0.2
+  done
 }
 
 ensure_python() {  # the virtualenv, re-synced whenever pyproject.toml changes

@@ -266,3 +266,20 @@ def pytest_runtest_makereport(item, call):
         st = item.funcargs.get("stack")
         if st:
             report.sections.append(("stack logs", st.logs()))
+
+
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """BERTH_TEST_DATABASE_ONLY=1 (the PostgreSQL pass of scripts/test) keeps only the tests that
+    reach the database: a test of the sandbox backend alone proves nothing new on another one."""
+    if os.environ.get("BERTH_TEST_DATABASE_ONLY") != "1":
+        return
+    kept, dropped = [], []
+    for item in items:
+        uses_db = item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(item.fixturenames)
+        (kept if uses_db else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

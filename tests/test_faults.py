@@ -294,3 +294,208 @@ def test_a_hundred_learners_starting_within_a_minute_are_all_served_or_given_a_p
         for session in LabSession.objects.filter(lab=lab, state__in=LabSession.LIVE_STATES):
             lifecycle.end(session.pk, "burst test over", keep=False)
         stack.stop()
+
+
+# --- PostgreSQL stops for 30 s -----------------------------------------------------------------
+def postgres_cluster() -> tuple[str, str]:
+    """(version, name) of the Debian cluster serving the test database; skip where there is none."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("runs in the PostgreSQL pass: SQLite has no server to stop")
+    port = str(connection.settings_dict["PORT"] or 5432)
+    try:
+        listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        pytest.skip("no pg_lsclusters: this PostgreSQL is not one the test can stop and start")
+    for line in listing.splitlines():
+        version, name, cluster_port, status = line.split()[:4]
+        if cluster_port == port and status == "online":
+            return version, name
+    pytest.skip(f"no online Debian cluster on port {port}")
+
+
+def test_postgresql_stopped_for_30_seconds_loses_no_shell_and_no_progress(learner, course, sandboxes_removed_after):
+    """The database goes away for 30 s under a learner at work. Their terminal keeps answering;
+    pages say plainly that Berth is back in a moment (503, not a server error); when it returns,
+    pages, checks and a reconnected terminal (the same shell) work, and the passed step is kept."""
+    import json
+
+    from django.db import connection
+
+    from labs.models import CheckRun
+    from tests.conftest import start_stack
+    from tests.helpers import Browser, events_until, terminal_until
+
+    version, name = postgres_cluster()
+    lab = save_test_lab(
+        "db-outage",
+        steps=[
+            {"check": "test -f /root/one", "solution": "touch /root/one"},
+            {"check": "test -f /root/two", "solution": "touch /root/two"},
+        ],
+    )
+    save_test_lesson(43, lab, "Database outage")
+    stack = start_stack(database_url(), prefix="fault-pg")
+    stopped = False
+
+    def check(position: int) -> CheckRun:
+        assert browser.post(f"/labs/sessions/{session.pk}/steps/{position}/check/").status_code == 200
+        for _ in range(120):
+            run = CheckRun.objects.filter(session=session, step__position=position).order_by("-pk").first()
+            if run and run.state != CheckRun.RUNNING:
+                return run
+            time.sleep(0.5)
+        raise AssertionError(stack.logs())
+
+    try:
+        browser = Browser(stack, learner)
+        assert browser.post("/sessions/start/43/").status_code == 200
+        session = LabSession.objects.get(user=learner)
+        with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+            events_until(ws, lambda e: e.get("state") in ("ready", "failed"))
+        terminal = f"/ws/sessions/{session.pk}/terminal/node1/?rows=30&cols=100"
+        with browser.websocket(terminal) as ws:
+            ws.send(json.dumps(["stdin", "cd /root && touch one && export MARK=kept-$((40+2))\r"]))
+            ws.send(json.dumps(["stdin", "echo before-$MARK\r"]))
+            terminal_until(ws, b"before-kept-42")
+            assert check(1).state == CheckRun.PASSED
+
+            connection.close()  # this test's own connection goes with the server
+            subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "fast"], check=True)
+            stopped, down_at = True, time.monotonic()
+
+            # While it is down: the open terminal answers; pages and buttons say to wait.
+            ws.send(json.dumps(["stdin", "for i in 1 2 3 4 5 6 7 8; do echo during-$MARK-$i; done\r"]))
+            terminal_until(ws, b"during-kept-42-8")
+            page = browser.get("/course/day/43/")
+            assert page.status_code == 503 and "back in a moment" in page.text, page.text[:500]
+            assert page.headers["Retry-After"]
+            button = browser.post(f"/labs/sessions/{session.pk}/steps/2/check/")
+            assert button.status_code == 503
+            time.sleep(max(0.0, 30 - (time.monotonic() - down_at)))
+            subprocess.run(["pg_ctlcluster", version, name, "start"], check=True)
+            stopped = False
+
+        deadline = time.monotonic() + 60  # the web process finds the database again
+        while browser.get("/course/day/43/").status_code != 200:
+            assert time.monotonic() < deadline, stack.logs()
+            time.sleep(1)
+        with browser.websocket(terminal) as ws:  # a reconnect: the same shell, its scrollback replayed
+            ws.send(json.dumps(["stdin", "touch two; echo after-$MARK in $PWD\r"]))
+            out = terminal_until(ws, b"after-kept-42 in /root")
+        assert b"during-kept-42-8" in out
+        assert check(2).state == CheckRun.PASSED  # the worker found the database again
+        assert CheckRun.objects.filter(session=session, step__position=1, state=CheckRun.PASSED).exists()
+        session.refresh_from_db()
+        assert session.state == LabSession.READY
+    finally:
+        if stopped:
+            subprocess.run(["pg_ctlcluster", version, name, "start"], check=False)
+        stack.stop()
+
+
+# --- the Docker engine restarts -----------------------------------------------------------------
+def restart_engine() -> None:
+    """Stop Berth's dockerd (as an upgrade or a crash would) and start it with the same options."""
+    import docker
+
+    pidfile = Path(os.environ.get("BERTH_ENGINE_PIDFILE", "/run/berth/engine.pid"))
+    if not pidfile.exists():
+        pytest.skip(f"no {pidfile}: the engine is not one scripts/lib.sh started, so the test cannot restart it")
+    pid = int(pidfile.read_text())
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    assert b"--live-restore" in cmdline, "scripts/lib.sh starts the engine with --live-restore"
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(300):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("dockerd did not stop in 30 s")
+    subprocess.Popen(
+        [c.decode() for c in cmdline],
+        stdout=open(LOGS / "dockerd-restarted.log", "a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    for _ in range(300):
+        try:
+            docker.DockerClient(base_url=settings_docker_host()).ping()
+            return
+        except Exception:  # still starting
+            time.sleep(0.1)
+    raise AssertionError("dockerd did not come back in 30 s")
+
+
+def settings_docker_host() -> str:
+    from django.conf import settings
+
+    return settings.DOCKER_HOSTS["local"]
+
+
+def test_a_docker_engine_restart_keeps_sandboxes_files_and_progress(learner, course, sandboxes_removed_after):
+    """dockerd restarts under a learner at work. The sandbox keeps running (live restore) with
+    its files; the broken shell says why, and the terminal gets a new shell in the same sandbox;
+    checks work again; the passed step is kept; the reaper finds nothing to close or remove."""
+    import json
+
+    from labs.models import CheckRun
+    from tests.conftest import start_stack
+    from tests.helpers import Browser, events_until, terminal_until
+
+    lab = save_test_lab(
+        "engine-restart",
+        steps=[
+            {"check": "test -f /root/one", "solution": "touch /root/one"},
+            {"check": "test -f /root/two", "solution": "touch /root/two"},
+        ],
+    )
+    save_test_lesson(44, lab, "Engine restart")
+    stack = start_stack(database_url(), prefix="fault-engine")
+
+    def check(position: int) -> CheckRun:
+        assert browser.post(f"/labs/sessions/{session.pk}/steps/{position}/check/").status_code == 200
+        for _ in range(120):
+            run = CheckRun.objects.filter(session=session, step__position=position).order_by("-pk").first()
+            if run and run.state != CheckRun.RUNNING:
+                return run
+            time.sleep(0.5)
+        raise AssertionError(stack.logs())
+
+    try:
+        browser = Browser(stack, learner)
+        assert browser.post("/sessions/start/44/").status_code == 200
+        session = LabSession.objects.get(user=learner)
+        with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+            events_until(ws, lambda e: e.get("state") in ("ready", "failed"))
+        container = session.sandboxes.get().container_id
+        terminal = f"/ws/sessions/{session.pk}/terminal/node1/?rows=30&cols=100"
+        with browser.websocket(terminal) as ws:
+            ws.send(json.dumps(["stdin", "cd /root && touch one && echo before-$((40+2))\r"]))
+            terminal_until(ws, b"before-42")
+            assert check(1).state == CheckRun.PASSED
+
+            restart_engine()
+
+            exit_message = None  # the page is told the shell is gone, and why
+            deadline = time.monotonic() + 30
+            while exit_message is None and time.monotonic() < deadline:
+                message = ws.recv(timeout=deadline - time.monotonic())
+                if isinstance(message, str) and json.loads(message)[0] == "exit":
+                    exit_message = json.loads(message)[1]
+            assert exit_message and "engine" in exit_message, exit_message
+
+        assert get_backend("local").poll(container)  # still running: live restore
+        with browser.websocket(terminal) as ws:  # as the page does on the next key: a new shell
+            ws.send(json.dumps(["stdin", "cd /root && ls one && touch two && echo after-$((40+2))\r"]))
+            out = terminal_until(ws, b"after-42")
+        assert b"No such file" not in out
+        assert check(2).state == CheckRun.PASSED
+        assert CheckRun.objects.filter(session=session, step__position=1, state=CheckRun.PASSED).exists()
+        session.refresh_from_db()
+        assert session.state == LabSession.READY
+        counts = lifecycle.reap("local")
+        assert counts["orphans_removed"] == counts["vanished"] == 0, counts
+    finally:
+        stack.stop()

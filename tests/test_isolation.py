@@ -280,15 +280,21 @@ usage() { if [ -f /sys/fs/cgroup/cpu.stat ]; then awk '/^usage_usec/{print $2 * 
 """
 
 
-def test_cpu_burner_is_capped_at_the_sandbox_cpu_share(backend, make_sandbox):
-    burner = make_sandbox("cpuburn")
-    quota = run(
-        backend,
-        burner,
-        "if [ -f /sys/fs/cgroup/cpu.max ]; then cat /sys/fs/cgroup/cpu.max;"
-        " else echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us); fi",
-    ).split()
+CPU_QUOTA = (
+    "if [ -f /sys/fs/cgroup/cpu.max ]; then cat /sys/fs/cgroup/cpu.max;"
+    " else echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us); fi"
+)
+
+
+def test_cpu_burner_is_capped_at_the_sandbox_cpu_share(backend, standard_sandbox, make_sandbox):
+    quota = run(backend, standard_sandbox, CPU_QUOTA).split()
     assert int(quota[0]) / int(quota[1]) == pytest.approx(settings.SANDBOX_CPUS)
+    # The burner gets half a CPU (a lab's override): far less than a busy two-core host still
+    # gives it, so the quota, not the neighbours, is what holds it back.
+    cpus = 0.5
+    burner = make_sandbox("cpuburn", cpus=cpus)
+    quota = run(backend, burner, CPU_QUOTA).split()
+    assert int(quota[0]) / int(quota[1]) == pytest.approx(cpus)
     burners = max(3, (os.cpu_count() or 1) + 1)  # more busy loops than the host has CPUs
     script = (
         CPU_USAGE_NS
@@ -305,9 +311,9 @@ def test_cpu_burner_is_capped_at_the_sandbox_cpu_share(backend, make_sandbox):
     pool.shutdown()
     millicpus = int(re.search(r"millicpus=(\d+)", result.output).group(1))
     throttled = int(re.search(r"nr_throttled (\d+)", result.output).group(1))
-    assert 200 <= millicpus <= settings.SANDBOX_CPUS * 1000 * 1.25, result.output
+    assert 100 <= millicpus <= cpus * 1000 * 1.25, result.output
     assert throttled > 0, result.output  # the CFS quota, not a lack of work, held it back
-    assert sampled <= settings.SANDBOX_CPUS * 100 * 1.5, f"docker stats said {sampled:.0f} %"
+    assert sampled <= cpus * 100 * 1.5, f"docker stats said {sampled:.0f} %"
 
 
 # --- network -------------------------------------------------------------------------------------

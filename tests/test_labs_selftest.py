@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]  # sandbox sizes are platform limits, kept in the database
 
 
+@pytest.mark.timeout(1800)  # forty labs, three at a time: about 9 minutes on two idle cores
 def test_every_lab_passes_its_self_test(docker_engine, capsys, tmp_path):
     call_command("labtest", "--parallel", "3", "--junit", str(tmp_path / "labtest.xml"))
     out = capsys.readouterr().out

@@ -1,9 +1,13 @@
 """Who may open which socket: the one place that decides, for every websocket route."""
 
+import logging
+
 from channels.db import database_sync_to_async
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from sandboxes.models import LabSession, Sandbox
+
+log = logging.getLogger(__name__)
 
 
 @database_sync_to_async
@@ -38,9 +42,14 @@ def own_terminal(user, session_id: int, node: str) -> tuple[str, str] | None:
 
 @database_sync_to_async
 def touch_activity(session_id: int) -> None:
+    """A hint for the idle reaper: when the database is away, typing goes on without it."""
     from django.utils import timezone
 
-    LabSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
+    close_old_connections()
+    try:
+        LabSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
+    except DatabaseError as e:
+        log.warning("session %s: last activity not recorded: %s", session_id, e)
 
 
 @database_sync_to_async

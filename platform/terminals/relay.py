@@ -55,7 +55,7 @@ class Shell:
 
     async def read_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        reason = "the shell exited"
+        reason = ""
         try:
             while True:
                 data = await loop.sock_recv(self.tty.sock, READ_SIZE)
@@ -68,6 +68,10 @@ class Shell:
                         await self.deliver(viewer, {"type": "tty.output", "data": data})
         except OSError as e:
             reason = f"the connection to the sandbox was lost ({e.strerror or e})"
+        if not reason:
+            code = await asyncio.to_thread(self.relay.backend.tty_exit_code, self.tty)
+            # No exit code: the engine lost the shell (it restarted); the sandbox itself may be fine.
+            reason = "the shell exited" if code is not None else "the sandbox's engine restarted"
         await self.close(reason)
 
     async def write_loop(self) -> None:

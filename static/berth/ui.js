@@ -50,6 +50,29 @@
     return { Equal: "=", Minus: "-" }[e.code] || e.key.toLowerCase();
   }
 
+  // A button whose request failed says so (htmx would otherwise do nothing, silently).
+  function requestFailed(e) {
+    const status = e.detail.xhr ? e.detail.xhr.status : 0;
+    const text = status === 503
+      ? "Berth cannot reach its database right now. Your sandbox and files are safe; try again in a moment."
+      : status ? `That did not work (the server answered ${status}). Try again.`
+        : "Berth could not be reached. Check your connection and try again.";
+    let box = document.querySelector(".request-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "notice error request-error";
+      box.setAttribute("role", "alert");
+      document.querySelector("main").prepend(box);
+    }
+    box.textContent = text;
+  }
+  document.addEventListener("htmx:responseError", requestFailed);
+  document.addEventListener("htmx:sendError", requestFailed);
+  document.addEventListener("htmx:afterRequest", (e) => {
+    const box = document.querySelector(".request-error");
+    if (box && e.detail.successful) box.remove();
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll(".theme-switch").forEach((b) => b.addEventListener("click", toggleTheme));
     document.querySelectorAll(".help-open").forEach((b) => b.addEventListener("click", () => showHelp(true)));

@@ -131,6 +131,11 @@ class SandboxBackend:
     def resize_tty(self, tty: Tty, rows: int, cols: int) -> None:
         raise NotImplementedError
 
+    def tty_exit_code(self, tty: Tty) -> int | None:
+        """The ended shell's exit code; None when the engine no longer knows it (it restarted or
+        is gone), so the terminal can say which of the two happened."""
+        raise NotImplementedError
+
     def ping(self) -> None:
         """Raise SandboxError when the engine does not answer."""
         raise NotImplementedError

@@ -340,6 +340,17 @@ class DockerBackend(SandboxBackend):
         except docker.errors.APIError:
             pass  # the shell may not be up yet or already gone; the next resize fixes it
 
+    def tty_exit_code(self, tty: Tty) -> int | None:
+        for _ in range(20):  # the stream can end a moment before the engine marks the exec done
+            try:
+                info = self.api.exec_inspect(tty.exec_id)
+            except Exception:  # unknown to the engine (it restarted) or no engine at all
+                return None
+            if not info["Running"]:
+                return info["ExitCode"] or 0
+            time.sleep(0.05)
+        return 0
+
     def ping(self) -> None:
         try:
             self.api.ping()
