@@ -162,6 +162,32 @@ class Stack:
                 proc.kill()
 
 
+def start_worker(queue: str, log_name: str) -> subprocess.Popen:
+    """A Celery worker of the test's own, on a queue nobody else uses, in its own process group
+    (so the test can SIGKILL it with its pool, as a crash would)."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "berth",
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            "1",
+            "-n",
+            f"{queue}@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT / "platform",
+        env={**os.environ, "DATABASE_URL": database_url(), "DEBUG": "1"},
+        stdout=open(LOGS / log_name, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def start_stack(db_url: str, extra_env: dict | None = None, prefix: str = "test") -> Stack:
     """uvicorn, a Celery worker and the relay as subprocesses, as scripts/up runs them."""
     LOGS.mkdir(parents=True, exist_ok=True)

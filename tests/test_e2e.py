@@ -378,7 +378,9 @@ def test_multi_node_tabs_reconnect_reset_end_and_resume_in_the_browser(
     from sandboxes.models import Sandbox
 
     deadline = time.monotonic() + 30
-    while not Sandbox.objects.filter(session__user=learner, kept_until__isnull=False).exists():
+    while not Sandbox.objects.filter(
+        session__user=learner, session__lab__slug="day01-docker-architecture", kept_until__isnull=False
+    ).exists():
         assert time.monotonic() < deadline, "the ended sandbox was not kept"
         time.sleep(0.3)
     page.reload()
@@ -500,3 +502,78 @@ def test_continue_target_architecture_copy_paste_day_completion_and_day_keys(
     page.keyboard.press("Alt+n")
     expect(page.locator("h1")).to_contain_text("Day 43")
     context.close()
+
+
+def test_an_instructor_changes_a_check_previews_publishes_and_a_learner_gets_it(
+    browser, stack, roles, course, instructor, learner, sandboxes_removed_after
+):
+    from tests.helpers import save_test_lab, save_test_lesson
+
+    lab = save_test_lab(
+        "studio-e2e", steps=[{"title": "Leave an answer", "check": "test -f /root/old", "solution": "touch /root/old"}]
+    )
+    save_test_lesson(45, lab, "Studio day")
+
+    # The instructor finds the lab in the studio and opens its editor.
+    studio = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    log_in(studio, stack, instructor)
+    studio.goto(f"{stack.http}/studio/")
+    studio.locator("a", has_text="studio-e2e").click()
+    source = studio.locator("#source")
+    expect(source).to_contain_text("check: test -f /root/old")
+    expect(studio.locator("#preview #step-1")).to_contain_text("Leave an answer")
+
+    # A typo is shown inline with its line and field; the line button puts the cursor there.
+    text = source.input_value()
+    source.fill(text.replace("  check: test -f /root/old", "  chek: test -f /root/old"))
+    error = studio.locator("#preview .content-errors")
+    expect(error).to_contain_text("steps[0].chek", timeout=10000)
+    error.locator(".goto-line").first.click()
+    assert "chek" in studio.evaluate(
+        "() => { const s = document.getElementById('source'); return s.value.slice(s.selectionStart, s.selectionEnd) }"
+    )
+
+    # The new check, previewed as learners will see the step, saved as a draft, then published.
+    source.fill(
+        text.replace("check: test -f /root/old", "check: test -f /root/new").replace(
+            "title: Leave an answer", "title: Leave the new answer"
+        )
+    )
+    expect(studio.locator("#preview #step-1")).to_contain_text("Leave the new answer", timeout=10000)
+    studio.fill("input[name=note]", "a stricter check")
+    studio.locator("button", has_text="Save draft").click()
+    expect(studio.locator("#save-result .studio-state")).to_have_attribute("data-state", "draft")
+
+    # Test this lab: the phases stream in; the old solution no longer satisfies the new check.
+    run = studio.locator("#selftest-result .selftest-run")
+    studio.locator("button", has_text="Test this lab").click()
+    expect(run).to_have_attribute("data-state", "failed", timeout=120000)
+    expect(run.locator(".selftest-output")).to_contain_text("check fails before")
+    expect(run.locator(".selftest-output")).to_contain_text("check passes after")
+    source.fill(source.input_value().replace("solution: touch /root/old", "solution: touch /root/new"))
+    studio.fill("input[name=note]", "the solution follows")
+    studio.locator("button", has_text="Save draft").click()
+    expect(studio.locator("#save-result .studio-state")).to_contain_text("Version 3")
+    studio.locator("button", has_text="Test this lab").click()
+    expect(run).to_have_attribute("data-state", "passed", timeout=120000)
+    studio.once("dialog", lambda dialog: dialog.accept())
+    studio.locator("#save-result button", has_text="Publish").click()
+    expect(studio.locator("#save-result .studio-state")).to_have_attribute("data-state", "published")
+    studio.goto(f"{stack.http}/studio/lab/studio-e2e/versions/")
+    expect(studio.locator("#versions")).to_contain_text("a stricter check")
+
+    # A learner gets the new check: the old answer no longer passes, the new one does.
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    log_in(page, stack, learner)
+    page.goto(f"{stack.http}/course/day/45/")
+    expect(page.locator("#step-1")).to_contain_text("Leave the new answer")
+    page.click("#start-lab")
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+    type_in_terminal(page, "touch /root/old && echo old-$((40+2))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("old-42", timeout=30000)
+    page.click("#step-1 .check-button")
+    expect(page.locator("#step-1 .check-result")).to_have_attribute("data-state", "failed", timeout=30000)
+    type_in_terminal(page, "touch /root/new && echo new-$((40+2))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("new-42", timeout=30000)
+    page.click("#step-1 .check-button")
+    expect(page.locator("#step-1")).to_have_class(re.compile(r"\bpassed\b"), timeout=30000)

@@ -4,7 +4,6 @@ sandbox; reconciliation closes the session with a clear message and leaves no co
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
@@ -17,36 +16,10 @@ from sandboxes import lifecycle
 from sandboxes.backends import get_backend
 from sandboxes.models import LabSession, Sandbox
 from sandboxes.tasks import provision_session
-from tests.conftest import LOGS, ROOT, database_url
+from tests.conftest import LOGS, database_url, start_worker
 from tests.helpers import save_test_lab, save_test_lesson
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker]
-
-
-def start_worker(queue: str, log_name: str) -> subprocess.Popen:
-    """A Celery worker of the test's own, on a queue nobody else uses, in its own process group
-    (so the test can SIGKILL it with its pool, as a crash would)."""
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "berth",
-            "worker",
-            "-Q",
-            queue,
-            "-c",
-            "1",
-            "-n",
-            f"{queue}@%h",
-            "--loglevel",
-            "INFO",
-        ],
-        cwd=ROOT / "platform",
-        env={**os.environ, "DATABASE_URL": database_url(), "DEBUG": "1"},
-        stdout=open(LOGS / log_name, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 @pytest.fixture
@@ -192,10 +165,15 @@ def test_a_worker_killed_mid_check_leaves_a_clear_message_and_the_step_checkable
     lab = save_test_lab(
         "slow-check", steps=[{"check": "touch /root/check-started; sleep 60", "solution": "true", "timeout": 90}]
     )
-    session = lifecycle.create_session(learner, lab)
+    # Rows made by hand, not by create_session: its provisioning task would reach any worker of
+    # the suite's running stack, which would provision this session too, at the same time.
+    session = LabSession.objects.create(
+        user=learner, lab=lab, host="local", expires_at=timezone.now() + timedelta(minutes=30)
+    )
+    Sandbox.objects.create(session=session, node="node1", name=lifecycle.sandbox_name(session.pk, "node1"))
     lifecycle.provision(session.pk)
     session.refresh_from_db()
-    assert session.state == LabSession.READY
+    assert session.state == LabSession.READY, session.error
     container = session.sandboxes.get().container_id
     run = CheckRun.objects.create(session=session, step=lab.steps.get(), user=learner)
     queue = f"faulttest-{uuid.uuid4().hex[:6]}"

@@ -350,3 +350,68 @@ def test_pause_and_resume_the_same_sandbox_with_files_and_inner_engine_state(sta
             break
         time.sleep(0.2)
     assert not any(info.container_id == container for info in backend.list_sandboxes())
+
+
+def test_pause_and_resume_a_multi_node_lab_keeps_every_node_and_their_network(
+    stack, learner, course, sandboxes_removed_after
+):
+    """A two-node lab ended and started again: both sandboxes come back with their files, on the
+    new session's network where they still find each other by name; "Start fresh" removes them
+    and their network."""
+    import docker
+    from django.conf import settings
+
+    from sandboxes.lifecycle import network_name
+    from sandboxes.models import Sandbox
+    from tests.helpers import save_test_lab, save_test_lesson
+
+    lab = save_test_lab("keep-two-nodes", nodes=("node1", "node2"))
+    save_test_lesson(46, lab, "Two nodes kept")
+    browser, backend = Browser(stack, learner), get_backend("local")
+    engine = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
+
+    def start(fresh=False) -> LabSession:
+        assert browser.post("/sessions/start/46/", {"fresh": "1"} if fresh else None).status_code == 200
+        session = LabSession.objects.filter(user=learner).order_by("-pk").first()
+        with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+            events_until(ws, lambda e: e.get("state") in ("ready", "failed"))
+        session.refresh_from_db()
+        assert session.state == "ready", session.error
+        return session
+
+    def end(session):
+        with browser.websocket(f"/ws/sessions/{session.pk}/events/") as ws:
+            events_until(ws, lambda e: e["kind"] == "progress")
+            browser.post(f"/sessions/{session.pk}/end/")
+            events_until(ws, lambda e: e.get("state") == "ended", timeout=60)
+
+    def networks() -> set[str]:
+        return {n.name for n in engine.networks.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"})}
+
+    first = start()
+    containers = {s.node: s.container_id for s in first.sandboxes.all()}
+    for node, container in containers.items():
+        assert backend.exec(container, f"echo notes-of-{node} > /root/notes.txt", 10).exit_code == 0
+    end(first)
+    kept = Sandbox.objects.filter(session=first, kept_until__isnull=False)
+    assert kept.count() == 2 and not any(backend.poll(c) for c in containers.values())
+    assert network_name(first.pk) in networks()
+    page = browser.get("/course/day/46/").text
+    assert "Your sandboxes from" in page and "are kept until" in page and "on every node" in page
+
+    resumed = start()
+    assert {s.node: s.container_id for s in resumed.sandboxes.all()} == containers  # the same machines
+    for node, container in containers.items():
+        out = backend.exec(container, "cat /root/notes.txt; getent hosts node1 node2 | wc -l", 10).output
+        assert f"notes-of-{node}" in out and out.split()[-1] == "2", out
+    assert network_name(first.pk) not in networks() and network_name(resumed.pk) in networks()
+
+    end(resumed)
+    fresh = start(fresh=True)
+    assert not set(containers.values()) & {s.container_id for s in fresh.sandboxes.all()}
+    deadline = time.monotonic() + 30
+    while network_name(resumed.pk) in networks() or any(
+        info.container_id in containers.values() for info in backend.list_sandboxes()
+    ):
+        assert time.monotonic() < deadline, "the kept sandboxes or their network were not removed"
+        time.sleep(0.3)

@@ -296,7 +296,7 @@ def test_a_kept_sandbox_survives_the_reaper_until_its_time_then_goes(learner, do
 
 
 @pytest.mark.docker
-def test_nothing_is_kept_when_keeping_is_off_or_the_lab_has_several_nodes(learner, docker_engine, settings):
+def test_nothing_is_kept_when_keeping_is_off(learner, docker_engine, settings):
     settings.SANDBOX_KEEP_DAYS = 0
     session = lifecycle.create_session(learner, make_lab())
     lifecycle.provision(session.pk)

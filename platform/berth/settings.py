@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "sandboxes",
     "terminals",
     "console",
+    "studio",
 ]
 
 MIDDLEWARE = [
@@ -154,12 +155,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "berth"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Content rot caught early: every published lab is self-tested this often (studio/selftests.py).
+SELFTEST_HOURS = env_int("BERTH_SELFTEST_HOURS", 24, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "reap-sandboxes": {"task": "sandboxes.tasks.reap_sandboxes", "schedule": 60.0},
     "refill-warm-pools": {"task": "sandboxes.tasks.refill_pools", "schedule": 20.0},
     "dispatch-waiting-sessions": {"task": "sandboxes.tasks.dispatch_waiting_task", "schedule": 10.0},
     "sample-hosts": {"task": "sandboxes.tasks.sample_hosts", "schedule": 15.0},
     "sample-live-count": {"task": "console.tasks.sample_live_count", "schedule": 300.0},
+    "self-test-published-labs": {
+        "task": "studio.tasks.self_test_published_labs",
+        "schedule": SELFTEST_HOURS * 3600.0,
+    },
+    "close-interrupted-self-tests": {"task": "studio.tasks.close_interrupted_self_tests", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

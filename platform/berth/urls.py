@@ -10,5 +10,6 @@ urlpatterns = [
     path("labs/", include("labs.urls")),
     path("recordings/", include("terminals.urls")),
     path("console/", include("console.urls")),
+    path("studio/", include("studio.urls")),
     path("django-admin/", admin.site.urls),
 ]

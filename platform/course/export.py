@@ -51,7 +51,27 @@ def lesson_text(lesson: Lesson) -> str:
 
 
 def export_lab(lab: Lab, folder: Path) -> list[Path]:
-    written = []
+    """lab.yaml with each file beside it under files/ (as authors keep them in the repository)."""
+    written, used = [], set()
+
+    def file_entry(item: dict) -> dict:
+        name = Path(item["path"]).name or "file"
+        while name in used:
+            name = f"_{name}"
+        used.add(name)
+        written.append(write(folder / "files" / name, item["content"]))
+        return {"path": item["path"], "source": f"files/{name}", "mode": item["mode"]}
+
+    written.append(write(folder / "lab.yaml", dump(lab_data(lab, file_entry))))
+    return written
+
+
+def lab_text(lab: Lab) -> str:
+    """The lab as one lab.yaml with its files inline: the text the studio edits."""
+    return dump(lab_data(lab, lambda item: {"path": item["path"], "content": item["content"], "mode": item["mode"]}))
+
+
+def lab_data(lab: Lab, file_entry) -> dict:
     data: dict = {"title": lab.title, "image": lab.image, "profile": lab.profile, "time_limit": lab.time_limit_minutes}
     data["nodes"] = lab.nodes
     if lab.resources:
@@ -59,22 +79,16 @@ def export_lab(lab: Lab, folder: Path) -> list[Path]:
     if lab.architecture:
         data["architecture"] = lab.architecture
     if lab.files:
-        data["files"], used = [], set()
+        data["files"] = []
         for item in lab.files:
-            name = Path(item["path"]).name or "file"
-            while name in used:
-                name = f"_{name}"
-            used.add(name)
-            written.append(write(folder / "files" / name, item["content"]))
-            entry = {"path": item["path"], "source": f"files/{name}", "mode": item["mode"]}
+            entry = file_entry(item)
             if item.get("node"):
                 entry["node"] = item["node"]
             data["files"].append(entry)
     if lab.setup:
         data["setup"] = lab.setup
     data["steps"] = [step_data(step, lab) for step in lab.steps.all()]
-    written.append(write(folder / "lab.yaml", dump(data)))
-    return written
+    return data
 
 
 def step_data(step, lab: Lab) -> dict:

@@ -37,13 +37,18 @@ def split_front_matter(text: str, path: str) -> tuple[str, str, int]:
 
 
 def parse_lesson(file: Path, display_path: str) -> tuple[LessonDef | None, list[ContentError]]:
+    return parse_lesson_text(file.read_text(encoding="utf-8"), file.name, display_path)
+
+
+def parse_lesson_text(text: str, filename: str, display_path: str) -> tuple[LessonDef | None, list[ContentError]]:
+    """Parse a lesson's whole source (a file's, or a draft's in the studio)."""
     errors: list[ContentError] = []
     try:
-        front, body, _ = split_front_matter(file.read_text(encoding="utf-8"), display_path)
+        front, body, _ = split_front_matter(text, display_path)
         doc = Doc(display_path, front, line_offset=1)
     except ContentError as e:
         return None, [e]
-    match = FILENAME.match(file.name)
+    match = FILENAME.match(filename)
     if not match:
         errors.append(ContentError(display_path, 1, "(file name)", "name lessons dayNN-some-slug.md"))
     f = Fields(doc, doc.data, "", errors)

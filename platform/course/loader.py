@@ -1,6 +1,8 @@
 """Load lessons/ and labs/ into the database. Idempotent; an invalid file is reported with
 file:line:field and skipped, the valid rest still loads."""
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -8,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from course import markdown
-from course.lessons import parse_lesson
+from course.lessons import LessonDef, parse_lesson
 from course.models import Lesson, Module
 from course.yamldoc import ContentError, Doc, Fields
 from labs.format import LabDef, parse_lab
@@ -69,29 +71,29 @@ def load_course(lessons_dir: Path | None = None, labs_dir: Path | None = None) -
         seen_days[lesson.day] = lesson.path
         lessons.append(lesson)
     with transaction.atomic():
-        module_rows = {}
         for number, title in modules.items():
-            module_rows[number], _ = Module.objects.update_or_create(number=number, defaults={"title": title})
-        lab_rows = {slug: save_lab(lab) for slug, lab in labs.items()}
+            Module.objects.update_or_create(number=number, defaults={"title": title})
+        for lab in labs.values():
+            if changed_on_disk(Lab.objects.filter(slug=lab.slug).first(), lab):
+                save_lab(lab, source_hash=fingerprint(lab))
         for lesson in lessons:
-            Lesson.objects.filter(slug=lesson.slug).exclude(day=lesson.day).delete()  # a lesson moved days
-            Lesson.objects.update_or_create(
-                day=lesson.day,
-                defaults={
-                    "module": module_rows[lesson.module],
-                    "slug": lesson.slug,
-                    "title": lesson.title,
-                    "summary": lesson.summary,
-                    "body_markdown": lesson.body,
-                    "body_html": markdown.render(lesson.body),
-                    "quiz": lesson.quiz,
-                    "lab": lab_rows.get(lesson.lab),
-                    "source_path": lesson.path,
-                },
-            )
+            if changed_on_disk(Lesson.objects.filter(day=lesson.day).first(), lesson):
+                save_lesson(lesson, source_hash=fingerprint(lesson))
             report.lessons.append(lesson.day)
     report.labs = sorted(labs)
     return report
+
+
+def fingerprint(definition: LessonDef | LabDef) -> str:
+    """A digest of everything the course files say about one lesson or lab (a lab's files too)."""
+    said = {k: v for k, v in dataclasses.asdict(definition).items() if k not in ("path", "lines")}
+    return hashlib.sha256(repr(said).encode()).hexdigest()
+
+
+def changed_on_disk(row: Lesson | Lab | None, definition: LessonDef | LabDef) -> bool:
+    """Whether the files say something new since they were last loaded. When they do not, the
+    database keeps what it has, which may be a version an instructor published in the studio."""
+    return row is None or row.source_hash != fingerprint(definition)
 
 
 def load_modules(path: Path, report: LoadReport) -> dict[int, str]:
@@ -116,10 +118,33 @@ def load_modules(path: Path, report: LoadReport) -> dict[int, str]:
     return modules
 
 
-def save_lab(lab: LabDef) -> Lab:
+def save_lesson(lesson: LessonDef, source_hash: str | None = None) -> Lesson:
+    """Write a parsed lesson to the course tables (its module and lab exist). source_hash: when
+    it comes from the course files (a studio publish leaves the files' digest alone)."""
+    Lesson.objects.filter(slug=lesson.slug).exclude(day=lesson.day).delete()  # a lesson moved days
+    row, _ = Lesson.objects.update_or_create(
+        day=lesson.day,
+        defaults={
+            **({"source_hash": source_hash} if source_hash is not None else {}),
+            "module": Module.objects.get(number=lesson.module),
+            "slug": lesson.slug,
+            "title": lesson.title,
+            "summary": lesson.summary,
+            "body_markdown": lesson.body,
+            "body_html": markdown.render(lesson.body),
+            "quiz": lesson.quiz,
+            "lab": Lab.objects.filter(slug=lesson.lab).first() if lesson.lab else None,
+            "source_path": lesson.path,
+        },
+    )
+    return row
+
+
+def save_lab(lab: LabDef, source_hash: str | None = None) -> Lab:
     row, _ = Lab.objects.update_or_create(
         slug=lab.slug,
         defaults={
+            **({"source_hash": source_hash} if source_hash is not None else {}),
             "title": lab.title,
             "image": lab.image,
             "profile": lab.profile,

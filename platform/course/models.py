@@ -24,6 +24,8 @@ class Lesson(models.Model):
     quiz = models.JSONField(default=list)  # [{question, choices, answer, explanation}]
     lab = models.ForeignKey("labs.Lab", null=True, blank=True, on_delete=models.SET_NULL, related_name="lessons")
     source_path = models.CharField(max_length=300)
+    # What the course file said when last loaded: an unchanged file does not undo a studio edit.
+    source_hash = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -50,11 +50,16 @@ class LabDef:
 
 def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[ContentError]]:
     """Parse labs/<slug>/lab.yaml; return (lab, []) or (None, errors)."""
-    path = lab_dir / "lab.yaml"
-    slug = lab_dir.name
+    text = (lab_dir / "lab.yaml").read_text(encoding="utf-8")
+    return parse_lab_text(text, lab_dir.name, display_path, lab_dir)
+
+
+def parse_lab_text(text: str, slug: str, display_path: str, lab_dir: Path) -> tuple[LabDef | None, list[ContentError]]:
+    """Parse a lab's lab.yaml text (a file's, or a draft's in the studio); `source:` files are
+    read from lab_dir."""
     errors: list[ContentError] = []
     try:
-        doc = Doc(display_path, path.read_text(encoding="utf-8"))
+        doc = Doc(display_path, text)
     except ContentError as e:
         return None, [e]
     if not SLUG.match(slug):

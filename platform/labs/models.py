@@ -18,6 +18,8 @@ class Lab(models.Model):
     setup = models.TextField(blank=True)
     architecture = models.JSONField(default=dict, blank=True)  # the target: {containers, networks, volumes, links}
     source_path = models.CharField(max_length=300)
+    # What the course files said when last loaded: an unchanged file does not undo a studio edit.
+    source_hash = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

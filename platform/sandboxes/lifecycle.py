@@ -185,9 +185,8 @@ def provision(session_id: int) -> None:
 
 
 def kept_sandbox(user, lab: Lab) -> Sandbox | None:
-    """The learner's stopped sandbox of this lab, kept to resume (single-node labs)."""
-    if len(lab.nodes) != 1:
-        return None
+    """The learner's stopped sandbox of this lab, kept to resume (of a multi-node lab: one of the
+    kept session's sandboxes; `kept_set` gives them all)."""
     return (
         Sandbox.objects.filter(
             session__user=user, session__lab=lab, kept_until__gt=timezone.now(), removed_at__isnull=True
@@ -198,22 +197,39 @@ def kept_sandbox(user, lab: Lab) -> Sandbox | None:
     )
 
 
+def kept_set(kept: Sandbox):
+    """Every kept sandbox of the session `kept` belongs to (one per node)."""
+    return kept.session.sandboxes.filter(kept_until__isnull=False, removed_at__isnull=True)
+
+
 def resume_kept(session: LabSession, sandboxes: list[Sandbox], backend) -> bool:
-    """Hand the learner's kept sandbox to this session: the same container, renamed, started
-    again with its files and (on Docker days) its inner engine's images, containers and volumes."""
+    """Hand the learner's kept sandboxes to this session: the same containers, renamed (and moved
+    to this session's network), started again with their files and (on Docker days) their inner
+    engines' images, containers and volumes."""
     kept = kept_sandbox(session.user, session.lab)
-    if kept is None or kept.session.host != session.host or len(sandboxes) != 1:
+    if kept is None or kept.session.host != session.host:
         return False
-    claimed = Sandbox.objects.filter(pk=kept.pk, kept_until__isnull=False, removed_at__isnull=True).update(
-        kept_until=None, removed_at=timezone.now()
-    )
-    if not claimed:
-        return False  # another start took it
-    sandbox = sandboxes[0]
-    set_state(session, LabSession.CREATING, 20, "Resuming your sandbox")
-    backend.rename(kept.container_id, sandbox.name)
-    sandbox.container_id = kept.container_id
-    sandbox.save(update_fields=["container_id"])
+    old_session = kept.session
+    by_node = {k.node: k for k in kept_set(kept)}
+    if set(by_node) != {s.node for s in sandboxes}:
+        return False  # the lab's nodes changed since: start fresh
+    with transaction.atomic():
+        claimed = Sandbox.objects.filter(
+            pk__in=[k.pk for k in by_node.values()], kept_until__isnull=False, removed_at__isnull=True
+        ).update(kept_until=None, removed_at=timezone.now())
+        if claimed != len(by_node):
+            transaction.set_rollback(True)
+            return False  # another start took them
+    set_state(session, LabSession.CREATING, 20, "Resuming your sandbox" + ("es" if len(sandboxes) > 1 else ""))
+    for sandbox in sandboxes:
+        container_id = by_node[sandbox.node].container_id
+        backend.rename(container_id, sandbox.name)
+        if len(sandboxes) > 1:
+            backend.move_to_network(container_id, network_name(old_session.pk), network_name(session.pk), sandbox.node)
+        sandbox.container_id = container_id
+        sandbox.save(update_fields=["container_id"])
+    if len(sandboxes) > 1:
+        backend.remove_network(network_name(old_session.pk))
     return True
 
 
@@ -262,29 +278,33 @@ def end(session_id: int, reason: str, keep: bool = True) -> None:
 
 
 def keep_sandbox(session: LabSession) -> bool:
-    """Stop (not remove) a single-node session's sandbox and keep it for SANDBOX_KEEP_DAYS."""
+    """Stop (not remove) a session's sandboxes, and its network if it has one, and keep them for
+    SANDBOX_KEEP_DAYS."""
     days = limit("SANDBOX_KEEP_DAYS")
     sandboxes = list(session.sandboxes.filter(removed_at__isnull=True).exclude(container_id=""))
-    if not days or len(session.lab.nodes) != 1 or len(sandboxes) != 1:
+    if not days or len(sandboxes) != len(session.lab.nodes):
         return False
-    sandbox = sandboxes[0]
+    backend = get_backend(session.host)
     try:
-        get_backend(session.host).stop(sandbox.container_id)
+        for sandbox in sandboxes:
+            backend.stop(sandbox.container_id)
     except SandboxError:
         return False
-    # One kept sandbox per learner and lab: an older one goes.
+    # One kept session per learner and lab: an older one goes.
     for older in Sandbox.objects.filter(
         session__user=session.user, session__lab=session.lab, kept_until__isnull=False, removed_at__isnull=True
-    ).exclude(pk=sandbox.pk):
+    ).exclude(session=session):
         discard_kept(older)
-    sandbox.kept_until = timezone.now() + timedelta(days=days)
-    sandbox.save(update_fields=["kept_until"])
+    session.sandboxes.filter(pk__in=[s.pk for s in sandboxes]).update(kept_until=timezone.now() + timedelta(days=days))
     return True
 
 
 def discard_kept(sandbox: Sandbox) -> None:
-    get_backend(sandbox.session.host).remove(sandbox.container_id or sandbox.name)
+    session = sandbox.session
+    get_backend(session.host).remove(sandbox.container_id or sandbox.name)
     Sandbox.objects.filter(pk=sandbox.pk).update(kept_until=None, removed_at=timezone.now())
+    if len(session.lab.nodes) > 1 and not session.sandboxes.filter(removed_at__isnull=True).exists():
+        get_backend(session.host).remove_network(network_name(session.pk))  # its last node went
 
 
 def remove_sandboxes(session: LabSession) -> None:

@@ -73,32 +73,35 @@ def queue_position(session: LabSession) -> int:
 
 
 def dispatch_waiting() -> int:
-    """Place waiting sessions, oldest first, while hosts have room; tell the rest their place."""
+    """Place waiting sessions, oldest first, while hosts have room; tell the rest their place.
+    Runs after every start and end, so it stays cheap with a long line: a shape of lab that found
+    no room is not tried again this round, and only a place that changed is written and sent."""
     from sandboxes.tasks import provision_session
 
     placed = 0
-    line = waiting()
-    for position, session in enumerate(line, start=1):
-        with transaction.atomic():
-            lock_hosts()
-            host = pick_host(session.lab.profile, len(session.lab.nodes), session.lab.image)
-            if host is None:
-                message = f"All sandboxes are busy: you are number {position - placed} in line"
-                LabSession.objects.filter(pk=session.pk).update(message=message)
-                events.publish(
-                    session.pk,
-                    "progress",
-                    state=LabSession.QUEUED,
-                    progress=0,
-                    message=message,
-                    position=position - placed,
-                )
-                continue
-            if LabSession.objects.filter(pk=session.pk, state=LabSession.QUEUED, host="").update(
-                host=host, message="Waiting for a worker"
-            ):
-                placed += 1
-                transaction.on_commit(
-                    lambda pk=session.pk, host=host: provision_session.apply_async(args=[pk], queue=f"sandboxes.{host}")
-                )
+    full: set[tuple] = set()  # (profile, nodes, image) no host has room for, this round
+    for position, session in enumerate(waiting(), start=1):
+        lab = session.lab
+        shape = (lab.profile, len(lab.nodes), lab.image)
+        if shape not in full:
+            with transaction.atomic():
+                lock_hosts()
+                host = pick_host(*shape)
+                if host and LabSession.objects.filter(pk=session.pk, state=LabSession.QUEUED, host="").update(
+                    host=host, message="Waiting for a worker"
+                ):
+                    placed += 1
+                    transaction.on_commit(
+                        lambda pk=session.pk, host=host: provision_session.apply_async(
+                            args=[pk], queue=f"sandboxes.{host}"
+                        )
+                    )
+            if host:
+                continue  # placed, here or by a dispatch running at the same time
+            full.add(shape)
+        place = position - placed
+        message = f"All sandboxes are busy: you are number {place} in line"
+        if session.message != message:
+            LabSession.objects.filter(pk=session.pk, state=LabSession.QUEUED, host="").update(message=message)
+            events.publish(session.pk, "progress", state=LabSession.QUEUED, progress=0, message=message, position=place)
     return placed

@@ -58,8 +58,9 @@ def forget_kept_sandbox(user, lab) -> None:
 
     kept = lifecycle.kept_sandbox(user, lab)
     if kept:
-        Sandbox.objects.filter(pk=kept.pk).update(kept_until=None)  # never resumed from now on
-        discard_kept_sandbox.apply_async(args=[kept.pk], queue=f"sandboxes.{kept.session.host}")
+        for sandbox in list(lifecycle.kept_set(kept)):
+            Sandbox.objects.filter(pk=sandbox.pk).update(kept_until=None)  # never resumed from now on
+            discard_kept_sandbox.apply_async(args=[sandbox.pk], queue=f"sandboxes.{kept.session.host}")
 
 
 @require_POST

@@ -25,6 +25,7 @@ from terminals.recording import FLUSH_SECONDS, Recorder
 log = logging.getLogger("berth.relay")
 READ_SIZE = 64 * 1024
 SLOW_VIEWER_SECONDS = 10  # a viewer whose channel stays full this long is dropped
+FIRST_OUTPUT_WAIT = 10  # seconds input waits for a new shell's first output (its prompt)
 
 
 class Shell:
@@ -42,6 +43,9 @@ class Shell:
         self.closed = False
         self.recorder: Recorder | None = None
         self.writing = asyncio.Lock()  # recording chunks are written one after another
+        # Keys typed before the shell first speaks wait for it: bytes written into a starting
+        # exec can be lost, and a page flushes the keys it held while (re)connecting at once.
+        self.spoke = asyncio.Event()
 
     async def open(self, rows: int, cols: int) -> None:
         self.tty = await asyncio.to_thread(self.relay.backend.open_tty, self.container, rows, cols)
@@ -61,6 +65,7 @@ class Shell:
                 data = await loop.sock_recv(self.tty.sock, READ_SIZE)
                 if not data:
                     break
+                self.spoke.set()
                 async with self.lock:
                     self.remember(data)
                     self.record(data)
@@ -76,6 +81,10 @@ class Shell:
 
     async def write_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(self.spoke.wait(), FIRST_OUTPUT_WAIT)
+        except TimeoutError:
+            pass  # a shell with no prompt at all still gets its input
         while (item := await self.inputs.get()) is not None:
             if isinstance(item, tuple):
                 await asyncio.to_thread(self.relay.backend.resize_tty, self.tty, *item)
@@ -117,12 +126,18 @@ class Shell:
                 await self.relay.layer.send(viewer, message)
                 return
             except ChannelFull:
-                if waited >= SLOW_VIEWER_SECONDS:
-                    log.info("%s: dropping a viewer that stopped reading", self.key)
-                    self.viewers.discard(viewer)
-                    return
-                await asyncio.sleep(0.02)  # not reading the shell meanwhile: backpressure
-                waited += 0.02
+                pause = 0.02  # not reading the shell meanwhile: backpressure
+            except (OSError, ConnectionError, RedisError) as e:
+                # Redis restarting, or a pooled connection from before its restart: try again
+                # rather than lose this piece of the replay or of the output.
+                log.info("%s: channel layer unavailable (%s); retrying", self.key, e)
+                pause = 0.2
+            if waited >= SLOW_VIEWER_SECONDS:
+                log.info("%s: dropping a viewer that cannot be reached", self.key)
+                self.viewers.discard(viewer)
+                return
+            await asyncio.sleep(pause)
+            waited += pause
 
     async def attach(self, viewer: str) -> None:
         async with self.lock:

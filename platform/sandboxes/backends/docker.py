@@ -273,6 +273,15 @@ class DockerBackend(SandboxBackend):
             options={"com.docker.network.bridge.name": bridge},
         )
 
+    def move_to_network(self, sandbox_id: str, old: str, new: str, alias: str) -> None:
+        try:
+            self.api.connect_container_to_network(sandbox_id, new, aliases=[alias])
+            self.api.disconnect_container_from_network(sandbox_id, old)
+        except docker.errors.APIError as e:
+            raise SandboxError(
+                f"move {sandbox_id} from {old} to {new}: {e}", "Your sandboxes could not be resumed."
+            ) from e
+
     def remove_network(self, name: str) -> None:
         try:
             self.api.remove_network(name)
