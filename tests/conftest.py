@@ -193,6 +193,14 @@ def start_stack(db_url: str, extra_env: dict | None = None, prefix: str = "test"
     LOGS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "DEBUG": "1", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    if prefix != "test" and "REDIS_URL" not in (extra_env or {}):
+        # A stack of a test's own runs beside the suite's: on the same Redis database, the two
+        # relays would share the relay channel and take each other's keystrokes, and the two
+        # workers each other's tasks. It gets a Redis database of its own, emptied first.
+        env["REDIS_URL"] = next_redis_db(os.environ["REDIS_URL"])
+        import redis
+
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     venv = Path(sys.executable).parent
     st = Stack(port, prefix)
     commands = {
@@ -254,6 +262,12 @@ def stack(django_db_setup, django_db_blocker, docker_engine):
     st = start_stack(db_url)
     yield st
     st.stop()
+
+
+def next_redis_db(url: str) -> str:
+    """The Redis URL of the database after this one's (redis://host:port/14 -> .../15)."""
+    base, _, db = url.rpartition("/")
+    return f"{base}/{(int(db or 0) + 1) % 16}"
 
 
 def _flush_test_redis():

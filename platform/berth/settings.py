@@ -210,6 +210,9 @@ SANDBOX_DOCKER_SLOTS = env_int("BERTH_DOCKER_SANDBOX_SLOTS", 2, minimum=1)
 SANDBOX_WARM_POOL = env_warm_pool("BERTH_WARM_POOL", "docker/berth/docker:latest=2")
 SOLUTION_AFTER_FAILURES = env_int("BERTH_SOLUTION_AFTER_FAILURES", 3, minimum=1)  # failed checks
 TERMINAL_SCROLLBACK_BYTES = env_int("BERTH_TERMINAL_SCROLLBACK_BYTES", 256 * 1024, minimum=4096)
+# A terminal's output is paced to this many bytes per second (a browser shows a few MB/s at most):
+# a flood then cannot fill the web process's shared channel-layer inbox ahead of others' echoes.
+TERMINAL_OUTPUT_BYTES_PER_SECOND = env_int("BERTH_TERMINAL_OUTPUT_RATE", 2 * 2**20, minimum=64 * 1024)
 TERMINAL_RECORDING_MAX_BYTES = env_int("BERTH_RECORDING_MAX_BYTES", 4 * 2**20, minimum=4096)  # per shell
 TERMINAL_RECORDING_DAYS = env_int("BERTH_RECORDING_DAYS", 30, minimum=1)  # then the reaper drops them
 

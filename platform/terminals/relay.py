@@ -6,7 +6,9 @@ process (`manage.py run_relay --host NAME`, one per Docker host). Shells outlive
 reload or a dropped connection reattaches to the same shell and gets its scrollback replayed.
 Output goes to each viewer's own channel (no group broadcast on the keystroke path), and when a
 viewer's channel is full the relay stops reading that shell, so a flood (`yes`) is throttled at
-the source instead of growing memory anywhere.
+the source instead of growing memory anywhere; and each shell's output is paced (a few MB/s, more
+than a browser can show), because every socket of one web process shares one channel-layer inbox:
+unpaced, a flood would queue megabytes ahead of every other learner's echo.
 """
 
 import asyncio
@@ -23,7 +25,8 @@ from terminals.protocol import relay_channel
 from terminals.recording import FLUSH_SECONDS, Recorder
 
 log = logging.getLogger("berth.relay")
-READ_SIZE = 64 * 1024
+READ_SIZE = 16 * 1024  # per message: small enough that a few queued ahead of an echo cost little
+OUTPUT_BURST = 256 * 1024  # bytes a quiet shell may print at once before pacing starts
 SLOW_VIEWER_SECONDS = 10  # a viewer whose channel stays full this long is dropped
 FIRST_OUTPUT_WAIT = 10  # seconds input waits for a new shell's first output (its prompt)
 
@@ -46,6 +49,7 @@ class Shell:
         # Keys typed before the shell first speaks wait for it: bytes written into a starting
         # exec can be lost, and a page flushes the keys it held while (re)connecting at once.
         self.spoke = asyncio.Event()
+        self.budget, self.paced_at = float(OUTPUT_BURST), 0.0  # output pacing (see pace)
 
     async def open(self, rows: int, cols: int) -> None:
         self.tty = await asyncio.to_thread(self.relay.backend.open_tty, self.container, rows, cols)
@@ -71,6 +75,7 @@ class Shell:
                     self.record(data)
                     for viewer in list(self.viewers):
                         await self.deliver(viewer, {"type": "tty.output", "data": data})
+                await self.pace(len(data))
         except OSError as e:
             reason = f"the connection to the sandbox was lost ({e.strerror or e})"
         if not reason:
@@ -78,6 +83,16 @@ class Shell:
             # No exit code: the engine lost the shell (it restarted); the sandbox itself may be fine.
             reason = "the shell exited" if code is not None else "the sandbox's engine restarted"
         await self.close(reason)
+
+    async def pace(self, sent: int) -> None:
+        """A token bucket: output beyond the terminal rate waits (and the shell with it, as a
+        slow reader makes it), so one flood takes a bounded share of the web process."""
+        now = asyncio.get_running_loop().time()
+        rate = settings.TERMINAL_OUTPUT_BYTES_PER_SECOND
+        self.budget = min(OUTPUT_BURST, self.budget + (now - self.paced_at) * rate) - sent
+        self.paced_at = now
+        if self.budget < 0:
+            await asyncio.sleep(-self.budget / rate)
 
     async def write_loop(self) -> None:
         loop = asyncio.get_running_loop()
