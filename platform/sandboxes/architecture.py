@@ -19,6 +19,9 @@ TRAFFIC_WINDOW = 6.0  # seconds after terminal traffic during which snapshots fo
 MIN_INTERVAL = 0.5  # seconds between two snapshots of one sandbox
 MAX_AGE = 20.0  # seconds: an idle view still refreshes this often (a check or setup may change things)
 LIMIT = 25  # objects of each kind drawn; the rest are counted
+# Terminal traffic while an inventory ran may have changed what it read: read again at once (this
+# many times at most) rather than wait for the page's next poll and a new task.
+AGAIN_AFTER_TRAFFIC = 2
 
 # One exec, one JSON document: containers (full inspect), images, networks, volumes, and the
 # local registry's catalogue when it answers.
@@ -65,12 +68,13 @@ def snapshot_wanted(session_id: int, node: str, snapshot: dict | None) -> bool:
     return due and cache.add(f"arch-pending:{session_id}:{node}", 1, timeout=2)  # a lost task blocks 2 s at most
 
 
-def store(session_id: int, node: str, model: dict, target: dict | None = None) -> dict:
+def store(session_id: int, node: str, model: dict, target: dict | None = None, taken_at: float | None = None) -> dict:
+    """Keep the diagram of `model`, read at `taken_at` (when its inventory began)."""
     diff = compare(model, target) if target else None
     diagram = mermaid(model, node, diff)
     snapshot = {
         "problems": diff["problems"] if diff else None,
-        "taken_at": time.time(),
+        "taken_at": taken_at or time.time(),
         "hash": hashlib.sha256(diagram.encode()).hexdigest()[:16],
         "diagram": diagram,
         "counts": {kind: len(model[kind]) for kind in ("containers", "images", "networks", "volumes", "repositories")},
@@ -95,12 +99,19 @@ def take_snapshot(session_id: int, node: str) -> dict | None:
     if sandbox is None or not sandbox.container_id:
         cache.delete(f"arch-pending:{session_id}:{node}")
         return None
-    model = read_engine(get_backend(sandbox.session.host), sandbox.container_id)
-    if model is None:
-        cache.delete(f"arch-pending:{session_id}:{node}")
-        return None
+    backend = get_backend(sandbox.session.host)
     target = sandbox.session.lab.architecture if node == sandbox.session.lab.nodes[0] else {}
-    return store(session_id, node, model, target)
+    snapshot = None
+    for _ in range(AGAIN_AFTER_TRAFFIC + 1):
+        started = time.time()
+        model = read_engine(backend, sandbox.container_id)
+        if model is None:
+            cache.delete(f"arch-pending:{session_id}:{node}")
+            return snapshot
+        snapshot = store(session_id, node, model, target, taken_at=started)
+        if (cache.get(traffic_key(session_id)) or 0.0) <= started:
+            break  # nothing typed since this inventory began: it is up to date
+    return snapshot
 
 
 def read_engine(backend, container_id: str) -> dict | None:
