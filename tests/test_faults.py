@@ -274,6 +274,32 @@ def test_a_hundred_learners_starting_within_a_minute_are_all_served_or_given_a_p
         stack.stop()
 
 
+# --- shared by the fault tests on a stack of their own ----------------------------------------
+def two_step_lesson(slug: str, day: int, title: str) -> None:
+    """A lesson whose lab has two steps: touch /root/one, then /root/two."""
+    lab = save_test_lab(
+        slug,
+        steps=[
+            {"check": "test -f /root/one", "solution": "touch /root/one"},
+            {"check": "test -f /root/two", "solution": "touch /root/two"},
+        ],
+    )
+    save_test_lesson(day, lab, title)
+
+
+def check_step(browser, stack, session, position: int):
+    """Press Check on a step, as the page does, and wait for the run's verdict."""
+    from labs.models import CheckRun
+
+    assert browser.post(f"/labs/sessions/{session.pk}/steps/{position}/check/").status_code == 200
+    for _ in range(120):
+        run = CheckRun.objects.filter(session=session, step__position=position).order_by("-pk").first()
+        if run and run.state != CheckRun.RUNNING:
+            return run
+        time.sleep(0.5)
+    raise AssertionError(stack.logs())
+
+
 # --- PostgreSQL stops for 30 s -----------------------------------------------------------------
 def postgres_cluster() -> tuple[str, str]:
     """(version, name) of the Debian cluster serving the test database; skip where there is none."""
@@ -306,25 +332,9 @@ def test_postgresql_stopped_for_30_seconds_loses_no_shell_and_no_progress(learne
     from tests.helpers import Browser, events_until, terminal_until
 
     version, name = postgres_cluster()
-    lab = save_test_lab(
-        "db-outage",
-        steps=[
-            {"check": "test -f /root/one", "solution": "touch /root/one"},
-            {"check": "test -f /root/two", "solution": "touch /root/two"},
-        ],
-    )
-    save_test_lesson(43, lab, "Database outage")
+    two_step_lesson("db-outage", 43, "Database outage")
     stack = start_stack(database_url(), prefix="fault-pg")
     stopped = False
-
-    def check(position: int) -> CheckRun:
-        assert browser.post(f"/labs/sessions/{session.pk}/steps/{position}/check/").status_code == 200
-        for _ in range(120):
-            run = CheckRun.objects.filter(session=session, step__position=position).order_by("-pk").first()
-            if run and run.state != CheckRun.RUNNING:
-                return run
-            time.sleep(0.5)
-        raise AssertionError(stack.logs())
 
     try:
         browser = Browser(stack, learner)
@@ -337,7 +347,7 @@ def test_postgresql_stopped_for_30_seconds_loses_no_shell_and_no_progress(learne
             ws.send(json.dumps(["stdin", "cd /root && touch one && export MARK=kept-$((40+2))\r"]))
             ws.send(json.dumps(["stdin", "echo before-$MARK\r"]))
             terminal_until(ws, b"before-kept-42")
-            assert check(1).state == CheckRun.PASSED
+            assert check_step(browser, stack, session, 1).state == CheckRun.PASSED
 
             connection.close()  # this test's own connection goes with the server
             subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "fast"], check=True)
@@ -363,7 +373,7 @@ def test_postgresql_stopped_for_30_seconds_loses_no_shell_and_no_progress(learne
             ws.send(json.dumps(["stdin", "touch two; echo after-$MARK in $PWD\r"]))
             out = terminal_until(ws, b"after-kept-42 in /root")
         assert b"during-kept-42-8" in out
-        assert check(2).state == CheckRun.PASSED  # the worker found the database again
+        assert check_step(browser, stack, session, 2).state == CheckRun.PASSED  # the worker found the database again
         assert CheckRun.objects.filter(session=session, step__position=1, state=CheckRun.PASSED).exists()
         session.refresh_from_db()
         assert session.state == LabSession.READY
@@ -377,6 +387,7 @@ def test_postgresql_stopped_for_30_seconds_loses_no_shell_and_no_progress(learne
 def restart_engine() -> None:
     """Stop Berth's dockerd (as an upgrade or a crash would) and start it with the same options."""
     import docker
+    from django.conf import settings
 
     pidfile = Path(os.environ.get("BERTH_ENGINE_PIDFILE", "/run/berth/engine.pid"))
     if not pidfile.exists():
@@ -399,17 +410,11 @@ def restart_engine() -> None:
     )
     for _ in range(300):
         try:
-            docker.DockerClient(base_url=settings_docker_host()).ping()
+            docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"]).ping()
             return
         except Exception:  # still starting
             time.sleep(0.1)
     raise AssertionError("dockerd did not come back in 30 s")
-
-
-def settings_docker_host() -> str:
-    from django.conf import settings
-
-    return settings.DOCKER_HOSTS["local"]
 
 
 def test_a_docker_engine_restart_keeps_sandboxes_files_and_progress(learner, course, sandboxes_removed_after):
@@ -422,24 +427,8 @@ def test_a_docker_engine_restart_keeps_sandboxes_files_and_progress(learner, cou
     from tests.conftest import start_stack
     from tests.helpers import Browser, events_until, terminal_until
 
-    lab = save_test_lab(
-        "engine-restart",
-        steps=[
-            {"check": "test -f /root/one", "solution": "touch /root/one"},
-            {"check": "test -f /root/two", "solution": "touch /root/two"},
-        ],
-    )
-    save_test_lesson(44, lab, "Engine restart")
+    two_step_lesson("engine-restart", 44, "Engine restart")
     stack = start_stack(database_url(), prefix="fault-engine")
-
-    def check(position: int) -> CheckRun:
-        assert browser.post(f"/labs/sessions/{session.pk}/steps/{position}/check/").status_code == 200
-        for _ in range(120):
-            run = CheckRun.objects.filter(session=session, step__position=position).order_by("-pk").first()
-            if run and run.state != CheckRun.RUNNING:
-                return run
-            time.sleep(0.5)
-        raise AssertionError(stack.logs())
 
     try:
         browser = Browser(stack, learner)
@@ -452,7 +441,7 @@ def test_a_docker_engine_restart_keeps_sandboxes_files_and_progress(learner, cou
         with browser.websocket(terminal) as ws:
             ws.send(json.dumps(["stdin", "cd /root && touch one && echo before-$((40+2))\r"]))
             terminal_until(ws, b"before-42")
-            assert check(1).state == CheckRun.PASSED
+            assert check_step(browser, stack, session, 1).state == CheckRun.PASSED
 
             restart_engine()
 
@@ -469,7 +458,7 @@ def test_a_docker_engine_restart_keeps_sandboxes_files_and_progress(learner, cou
             ws.send(json.dumps(["stdin", "cd /root && ls one && touch two && echo after-$((40+2))\r"]))
             out = terminal_until(ws, b"after-42")
         assert b"No such file" not in out
-        assert check(2).state == CheckRun.PASSED
+        assert check_step(browser, stack, session, 2).state == CheckRun.PASSED
         assert CheckRun.objects.filter(session=session, step__position=1, state=CheckRun.PASSED).exists()
         session.refresh_from_db()
         assert session.state == LabSession.READY

@@ -164,11 +164,15 @@ def restore(it: Item, version: ContentVersion, author, base: int) -> ContentVers
 def diff(version: ContentVersion) -> str:
     """A unified diff against the version before it."""
     before = versions(Item(version.kind, version.key)).filter(number__lt=version.number).first()
+    return unified_diff(
+        before.text if before else "",
+        version.text,
+        f"version {before.number}" if before else "(nothing)",
+        f"version {version.number}",
+    )
+
+
+def unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
     return "".join(
-        difflib.unified_diff(
-            (before.text if before else "").splitlines(keepends=True),
-            version.text.splitlines(keepends=True),
-            f"version {before.number}" if before else "(nothing)",
-            f"version {version.number}",
-        )
+        difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), old_name, new_name)
     )

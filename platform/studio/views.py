@@ -100,18 +100,15 @@ def save(request, kind: str, key: str):
     try:
         saved = versions.save(it, text, request.user, base, note=request.POST.get("note", "")[:200])
     except versions.Conflict as e:
-        context = {"item": it, "text": text, "head": e.head, "diff": conflict_diff(e.head.text, text)}
+        context = {
+            "item": it,
+            "text": text,
+            "head": e.head,
+            "diff": versions.unified_diff(e.head.text, text, "saved", "yours"),
+        }
         return render(request, "studio/conflict.html", context, status=409)
     context = {"item": it, "version": saved, "state": versions.state(it), **preview_context(it, saved.text)}
     return render(request, "studio/saved.html", context)
-
-
-def conflict_diff(theirs: str, mine: str) -> str:
-    import difflib
-
-    return "".join(
-        difflib.unified_diff(theirs.splitlines(keepends=True), mine.splitlines(keepends=True), "saved", "yours")
-    )
 
 
 @require_GET
