@@ -73,12 +73,16 @@ def load_course(lessons_dir: Path | None = None, labs_dir: Path | None = None) -
     with transaction.atomic():
         for number, title in modules.items():
             Module.objects.update_or_create(number=number, defaults={"title": title})
+        # Only what the files changed since they were last loaded: when they say nothing new, the
+        # database keeps what it has, which may be a version an instructor published in the studio.
+        loaded_labs = dict(Lab.objects.values_list("slug", "source_hash"))
         for lab in labs.values():
-            if changed_on_disk(Lab.objects.filter(slug=lab.slug).first(), lab):
-                save_lab(lab, source_hash=fingerprint(lab))
+            if loaded_labs.get(lab.slug) != (digest := fingerprint(lab)):
+                save_lab(lab, source_hash=digest)
+        loaded_lessons = dict(Lesson.objects.values_list("day", "source_hash"))
         for lesson in lessons:
-            if changed_on_disk(Lesson.objects.filter(day=lesson.day).first(), lesson):
-                save_lesson(lesson, source_hash=fingerprint(lesson))
+            if loaded_lessons.get(lesson.day) != (digest := fingerprint(lesson)):
+                save_lesson(lesson, source_hash=digest)
             report.lessons.append(lesson.day)
     report.labs = sorted(labs)
     return report
@@ -88,12 +92,6 @@ def fingerprint(definition: LessonDef | LabDef) -> str:
     """A digest of everything the course files say about one lesson or lab (a lab's files too)."""
     said = {k: v for k, v in dataclasses.asdict(definition).items() if k not in ("path", "lines")}
     return hashlib.sha256(repr(said).encode()).hexdigest()
-
-
-def changed_on_disk(row: Lesson | Lab | None, definition: LessonDef | LabDef) -> bool:
-    """Whether the files say something new since they were last loaded. When they do not, the
-    database keeps what it has, which may be a version an instructor published in the studio."""
-    return row is None or row.source_hash != fingerprint(definition)
 
 
 def load_modules(path: Path, report: LoadReport) -> dict[int, str]:
