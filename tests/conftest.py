@@ -211,7 +211,7 @@ def start_stack(db_url: str, extra_env: dict | None = None, prefix: str = "test"
                 "--port",
                 str(port),
                 "--ws",
-                "websockets",
+                "websockets-sansio",
                 "--ws-max-size",
                 "1048576",
             ],  # as scripts/up runs it
