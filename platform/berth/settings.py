@@ -118,7 +118,7 @@ SESSION_COOKIE_HTTPONLY = True
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "berth.channel_layer.FewerTripsRedisChannelLayer",  # channels_redis, fewer round trips
         "CONFIG": {
             # redis-py 8 reads with a 5 s socket timeout by default, the same as channels_redis's
             # blocking receive: every idle receive would fail. Give reads room beyond it.
