@@ -70,8 +70,10 @@ ENGINE_BRIDGE="berth0"
 
 ensure_docker() {
   if docker -H "unix://$ENGINE_SOCKET" info > /dev/null 2>&1; then
-    # An engine started by an older Berth, without live restore: restart it with today's options.
-    [ "$(docker -H "unix://$ENGINE_SOCKET" info --format '{{.LiveRestoreEnabled}}')" = true ] && return
+    # An engine started by an older Berth (no live restore, or full quota accounting): restart it
+    # with today's options (its sandboxes keep running meanwhile).
+    [ "$(docker -H "unix://$ENGINE_SOCKET" info --format '{{.LiveRestoreEnabled}}')" = true ] \
+      && engine_quota_ok && return
     stop_engine
   fi
   command -v mkfs.btrfs > /dev/null || apt_install btrfs-progs
@@ -84,9 +86,15 @@ ensure_docker() {
     fi
     mount -o loop "$ENGINE_ROOT.img" "$ENGINE_ROOT"
   fi
-  # Quota accounting must be on, and consistent, for the per-sandbox disk caps to hold.
-  btrfs quota enable "$ENGINE_ROOT"
-  btrfs quota rescan -w "$ENGINE_ROOT" > /dev/null
+  # Quota accounting must be on for the per-sandbox disk caps to hold: simple quotas (cheap),
+  # or full accounting, kept consistent by a rescan, where the kernel has no simple mode.
+  if ! engine_quota_ok; then
+    if ! python3 "$ROOT/scripts/btrfs_quota.py" simple "$ENGINE_ROOT"; then
+      btrfs quota enable "$ENGINE_ROOT"
+      btrfs quota rescan -w "$ENGINE_ROOT" > /dev/null
+      touch "$ENGINE_ROOT.full-quota"
+    fi
+  fi
   if ! ip link show "$ENGINE_BRIDGE" > /dev/null 2>&1; then
     ip link add "$ENGINE_BRIDGE" type bridge
     ip addr add 172.30.255.1/24 dev "$ENGINE_BRIDGE"
@@ -102,6 +110,14 @@ ensure_docker() {
   done
   echo "Berth's dockerd did not start; see $LOGS/dockerd.log" >&2
   exit 1
+}
+
+engine_quota_ok() {  # simple quotas, or full ones where the kernel could not do simple
+  case "$(python3 "$ROOT/scripts/btrfs_quota.py" mode "$ENGINE_ROOT" 2> /dev/null)" in
+    simple) return 0 ;;
+    full) [ -f "$ENGINE_ROOT.full-quota" ] ;;
+    *) return 1 ;;
+  esac
 }
 
 stop_engine() {
