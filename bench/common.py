@@ -66,7 +66,7 @@ def bench_env(name: str, **extra: str) -> dict[str, str]:
         "BERTH_STARTS_PER_HOUR": "1000",
         "BERTH_DOCKER_HOSTS": f"local={ENGINE}",
         "DJANGO_SETTINGS_MODULE": "berth.settings",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("BERTH_BENCH_LOG_LEVEL", "WARNING"),  # INFO to see the relay's decisions
     }
     env.update(extra)
     return env
@@ -175,6 +175,21 @@ def free_port() -> int:
 _stacks: list[Stack] = []
 
 
+def web_command(port: int) -> list[str]:
+    """uvicorn as scripts/up runs it (the sans-I/O websockets protocol, which waits for a paused
+    transport; the legacy one failed an assertion under a stalled reader)."""
+    return [
+        str(VENV_BIN / "uvicorn"),
+        "berth.asgi:application",
+        "--port",
+        str(port),
+        "--ws",
+        "websockets-sansio",
+        "--ws-max-size",
+        "1048576",
+    ]
+
+
 class Stack:
     """uvicorn + a Celery worker + the relay, as subprocesses in their own process groups."""
 
@@ -195,7 +210,7 @@ class Stack:
     def start(self) -> Stack:
         commands = {
             "web": (
-                [str(VENV_BIN / "uvicorn"), "berth.asgi:application", "--port", str(self.port), "--ws", "websockets"],
+                web_command(self.port),
                 self.web_env,
             ),
             "worker": (
@@ -252,7 +267,7 @@ class Stack:
         port = free_port()
         log = open(self.log_path(part), "w")
         self.processes[part] = subprocess.Popen(
-            [str(VENV_BIN / "uvicorn"), "berth.asgi:application", "--port", str(port), "--ws", "websockets"],
+            web_command(port),
             cwd=PLATFORM,
             env={**self.env, **self.web_env},
             stdout=log,

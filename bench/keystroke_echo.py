@@ -220,11 +220,16 @@ class berth_typist:
     @staticmethod
     async def open(session_id, be, browser):
         ws = await browser.async_websocket(f"/ws/sessions/{session_id}/terminal/node1/?rows=24&cols=80")
-        buf = b""
-        while b"# " not in buf:
-            msg = await asyncio.wait_for(ws.recv(), 60)
-            if isinstance(msg, bytes):
-                buf += msg
+        buf, texts = b"", []
+        try:
+            while b"# " not in buf:
+                msg = await asyncio.wait_for(ws.recv(), 60)
+                if isinstance(msg, bytes):
+                    buf += msg
+                else:
+                    texts.append(msg)
+        except TimeoutError:  # say what did arrive: nothing, a message, or output without a prompt
+            raise TimeoutError(f"session {session_id}: no prompt in 60 s; got {buf[-80:]!r} {texts}") from None
         return ws
 
     @staticmethod
