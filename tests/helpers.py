@@ -33,12 +33,13 @@ class Browser:
             headers["HX-Request"] = "true"
         return self.http.post(self.stack.http + path, data=data or {}, headers=headers, timeout=10)
 
-    def websocket(self, path, origin=None):
+    def websocket(self, path, origin=None, **options):
         cookies = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
         return connect(
             self.stack.ws + path,
             additional_headers={"Cookie": cookies, "Origin": origin or self.origin},
             open_timeout=10,
+            **options,
         )
 
 
@@ -57,19 +58,19 @@ def events_until(ws, predicate, timeout=90):
 
 def terminal_until(ws, needle: bytes, timeout=20) -> bytes:
     """Read terminal output until `needle` appears; return everything read."""
-    data = b""
+    data = bytearray()
     deadline = time.monotonic() + timeout
-    while needle not in data:
+    while needle not in data[-len(needle) - 65536 :]:  # only the new part (floods are megabytes)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise AssertionError(f"{needle!r} not seen in {timeout} s; got {data[-2000:]!r}")
+            raise AssertionError(f"{needle!r} not seen in {timeout} s; got {bytes(data[-2000:])!r}")
         try:
             message = ws.recv(timeout=remaining)
         except TimeoutError:
-            raise AssertionError(f"{needle!r} not seen in {timeout} s; got {data[-2000:]!r}") from None
+            raise AssertionError(f"{needle!r} not seen in {timeout} s; got {bytes(data[-2000:])!r}") from None
         if isinstance(message, bytes):
             data += message
-    return data
+    return bytes(data)
 
 
 def save_test_lab(slug, *, profile="standard", nodes=("node1",), setup="", steps=None):

@@ -3,6 +3,7 @@ the events websocket -> a terminal through the relay -> a check streamed back ->
 The web process runs with an unusable Docker address, so all of it works without Docker access."""
 
 import json
+import re
 import time
 
 import pytest
@@ -56,6 +57,28 @@ def test_terminal_runs_commands_in_the_learners_own_engine_and_reattaches(starte
         assert b"40 120" in replay
         ws.send(json.dumps(["stdin", "echo still-$((1+1))\r"]))
         terminal_until(ws, b"still-2")
+
+
+def test_a_terminal_that_stops_reading_loses_no_output(started):
+    """Flow control without loss: while the reader stalls, the socket's buffers fill and the relay
+    stops reading the shell (the web process must not drop what it already holds); when the
+    reader reads again, every line of a 20 MB `seq` arrives, in order."""
+    browser, session, _ = started
+    last = 3_000_000
+    # Uncompressed, so that the socket buffers hold megabytes, not tens of them.
+    path = f"/ws/sessions/{session.pk}/terminal/node1/?rows=24&cols=80"
+    # The events socket keeps another consumer of this web process receiving meanwhile, as the
+    # many other sockets of a real web process do.
+    events = browser.websocket(f"/ws/sessions/{session.pk}/events/")
+    with events, browser.websocket(path, compression=None, max_queue=2) as ws:
+        terminal_until(ws, b"# ")
+        ws.send(json.dumps(["stdin", f"seq 1 {last}; echo SEQ-$((1+1))-DONE\r"]))
+        time.sleep(8)  # reading nothing (below the relay's 10 s patience for a silent viewer)
+        out = terminal_until(ws, b"SEQ-2-DONE", timeout=180)
+    text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|\r", b"", out)  # bash's bracketed-paste switches
+    numbers = [int(line) for line in text.split(b"\n") if line.isdigit()]
+    assert numbers[0] == 1 and numbers[-1] == last
+    assert len(numbers) == last, f"{last - len(numbers)} lines lost"
 
 
 def test_check_fails_then_passes_with_streamed_output(started):

@@ -1,18 +1,23 @@
 """channels_redis's layer with fewer Redis round trips per message.
 
 Every keystroke crosses the channel layer twice (web -> relay, relay -> web), and each process
-receives its messages one after another. channels_redis 4 spends four round trips on a send
-(expire old, count, add, set expiry) and three on a receive (restore the backup, pop, back up):
-with a few hundred typists the receive loops spend their time waiting on Redis, and echoes queue
-(bench/keystroke_echo.py). Here a send is one script, and a receive is one script whenever a
-message is already waiting; the blocking pop is kept for an empty channel. Same keys, same
-capacity and expiry rules, same backup queue: both classes can share one Redis.
+receives its messages one after another: channels_redis 4 spends four round trips on a send
+(expire old, count, add, set expiry) and three on each message received (restore the backup, pop,
+back up). With a few hundred typists the receive loops spent their time waiting on Redis and
+echoes queued (bench/keystroke_echo.py). Here a send is one script, and a receive takes every
+message waiting (up to RECEIVE_BATCH) in one script, then hands them out from memory; the
+blocking pop is kept for an empty channel. Same keys, capacity and expiry rules: a process on
+channels_redis's own class can share the Redis. What a batch holds is lost only with its process,
+whose sockets (or, for the relay, shells) are gone with it anyway.
 """
 
+import collections
 import time
 
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
+
+RECEIVE_BATCH = 100
 
 SEND = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
@@ -22,24 +27,28 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
-# Put back what an interrupted receive had taken (as channels_redis does), then pop one message
-# and keep it in the backup queue until it is handled.
-POP = """
+# First put back what an interrupted channels_redis receive had taken (its backup queue), then
+# take the oldest messages, in order.
+RECEIVE = """
 local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 for i = #backed_up, 1, -2 do
     redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
 end
 redis.call('DEL', KEYS[2])
-local popped = redis.call('ZPOPMIN', KEYS[1])
-if popped[1] then
-    redis.call('ZADD', KEYS[2], popped[2], popped[1])
-    return popped[1]
+local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
+local messages = {}
+for i = 1, #popped, 2 do
+    messages[#messages + 1] = popped[i]
 end
-return false
+return messages
 """
 
 
 class FewerTripsRedisChannelLayer(RedisChannelLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.received: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+
     async def send(self, channel, message):
         assert isinstance(message, dict), "message is not a dict"
         assert self.require_valid_channel_name(channel), "Channel name not valid"
@@ -65,15 +74,22 @@ class FewerTripsRedisChannelLayer(RedisChannelLayer):
         if not added:
             raise ChannelFull()
 
-    async def _brpop_with_clean(self, index, channel, timeout):
+    async def receive_single(self, channel):
+        """The next message of a (process inbox or general) channel: (its channel, the message)."""
+        assert self.require_valid_channel_name(channel, receive=True), "Channel name invalid"
+        index = self.consistent_hash(channel) if "!" in channel else next(self._receive_index_generator)
+        key = self.prefix + channel
+        waiting = self.received[key]
         connection = self.connection(index)
-        backup = self._backup_channel_name(channel)
-        member = await connection.eval(POP, 2, channel, backup)
-        if member is not None:
-            return member
-        result = await connection.bzpopmin(channel, timeout=timeout)
-        if result is None:
-            return None
-        _, member, score = result
-        await connection.zadd(backup, {member: float(score)})
-        return member
+        while not waiting:
+            batch = await connection.eval(RECEIVE, 2, key, self._backup_channel_name(key), RECEIVE_BATCH)
+            if batch:
+                waiting.extend(batch)
+                break
+            popped = await connection.bzpopmin(key, timeout=self.brpop_timeout)
+            if popped:
+                waiting.append(popped[1])
+        message = self.deserialize(waiting.popleft())
+        if "__asgi_channel__" in message:
+            channel = message.pop("__asgi_channel__")
+        return channel, message

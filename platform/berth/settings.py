@@ -133,6 +133,10 @@ CHANNEL_LAYERS = {
             ],
             "prefix": env_str("BERTH_CHANNEL_PREFIX", "berth"),
             "capacity": 200,
+            # Every keystroke of a Docker host's learners goes through its relay's one channel, and
+            # every socket of a web process shares that process's inbox: room for bursts. (A
+            # viewer's own backlog is bounded by the relay's acknowledgement window instead.)
+            "channel_capacity": {"terminal-relay.*": 5000, "specific.*": 5000},
             "expiry": 30,
         },
     }

@@ -13,6 +13,8 @@ from terminals import access
 from terminals.protocol import MAX_INPUT_BYTES, clamp_size, relay_channel
 
 FORBIDDEN = 4403
+LAGGED = 4408  # the relay dropped this viewer for not reading: the page reconnects (and replays)
+ACK_EVERY = 8  # output chunks between acknowledgements to the relay (its window is 32)
 ACTIVITY_EVERY = 30  # seconds between last-activity writes while typing
 TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks for the live architecture view
 
@@ -62,6 +64,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.relay = None
+        self.unacknowledged = 0
         kwargs = self.scope["url_route"]["kwargs"]
         self.session_id, self.node = int(kwargs["session_id"]), kwargs["node"]
         target = await self.find_target()
@@ -119,8 +122,18 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.close(code=4400)
 
     async def tty_output(self, message):
-        await self.send(bytes_data=message["data"])
+        await self.send(bytes_data=message["data"])  # returns once the socket has taken it
+        self.unacknowledged += 1
+        if self.unacknowledged >= ACK_EVERY:
+            await self.channel_layer.send(
+                self.relay,
+                {"type": "tty.ack", "key": self.key, "reply": self.channel_name, "chunks": self.unacknowledged},
+            )
+            self.unacknowledged = 0
         await self.mark_traffic(time.monotonic())
+
+    async def tty_lagged(self, message):
+        await self.close(code=LAGGED)
 
     async def mark_traffic(self, now: float) -> None:
         """A command may be changing the engine: the architecture view should look again soon."""

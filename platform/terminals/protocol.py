@@ -3,8 +3,10 @@
 Browser -> server, JSON text frames:  ["stdin", "ls\\r"]   ["set_size", rows, cols]
 Server -> browser: binary frames carry terminal output bytes; JSON text frames carry control:
                    ["exit", "reason"]
-Web consumer -> relay (channel "terminal-relay.<host>"): tty.open / tty.input / tty.resize / tty.detach
-Relay -> web consumer (its own channel name, never a group): tty.output / tty.exit
+Web consumer -> relay (channel "terminal-relay.<host>"): tty.open / tty.input / tty.resize /
+                   tty.ack (output chunks its socket took) / tty.detach
+Relay -> web consumer (its own channel name, never a group): tty.output / tty.exit /
+                   tty.lagged (dropped for not reading: the socket closes with 4408 and reconnects)
 """
 
 MAX_INPUT_BYTES = 64 * 1024

@@ -4,11 +4,15 @@ host and moves bytes between them and the web consumers over the channel layer.
 A Celery task is a poor home for a stream that lasts hours, so this is its own long-lived asyncio
 process (`manage.py run_relay --host NAME`, one per Docker host). Shells outlive websockets: a
 reload or a dropped connection reattaches to the same shell and gets its scrollback replayed.
-Output goes to each viewer's own channel (no group broadcast on the keystroke path), and when a
-viewer's channel is full the relay stops reading that shell, so a flood (`yes`) is throttled at
-the source instead of growing memory anywhere; and each shell's output is paced (a few MB/s, more
-than a browser can show), because every socket of one web process shares one channel-layer inbox:
-unpaced, a flood would queue megabytes ahead of every other learner's echo.
+Output goes to each viewer's own channel (no group broadcast on the keystroke path). Each viewer
+acknowledges what its websocket took (`tty.ack`), and a viewer OUTPUT_WINDOW chunks behind stops
+the relay reading that shell, so a flood (`yes`) is throttled at its source instead of growing
+memory anywhere or being dropped: every socket of one web process shares one channel-layer inbox,
+and channels_redis, to bound its memory, throws away the oldest messages of a socket that has
+more than its capacity waiting. A viewer that stays behind for SLOW_VIEWER_SECONDS is dropped and
+told to reconnect (its page then gets the scrollback). Each shell's output is also paced (a few
+MB/s, more than a browser can show), so a flood takes a bounded share of a web process that
+other learners' echoes go through too.
 """
 
 import asyncio
@@ -27,7 +31,8 @@ from terminals.recording import FLUSH_SECONDS, Recorder
 log = logging.getLogger("berth.relay")
 READ_SIZE = 16 * 1024  # per message: small enough that a few queued ahead of an echo cost little
 OUTPUT_BURST = 256 * 1024  # bytes a quiet shell may print at once before pacing starts
-SLOW_VIEWER_SECONDS = 10  # a viewer whose channel stays full this long is dropped
+OUTPUT_WINDOW = 32  # output chunks (of READ_SIZE) a viewer may have unacknowledged: 512 KB
+SLOW_VIEWER_SECONDS = 10  # a viewer that cannot take output for this long is dropped
 FIRST_OUTPUT_WAIT = 10  # seconds input waits for a new shell's first output (its prompt)
 
 
@@ -36,7 +41,8 @@ class Shell:
 
     def __init__(self, relay: "Relay", key: str, container: str):
         self.relay, self.key, self.container = relay, key, container
-        self.viewers: set[str] = set()
+        self.viewers: dict[str, int] = {}  # viewer channel -> output chunks not yet acknowledged
+        self.acked = asyncio.Event()  # set on every acknowledgement: a full window may move
         self.scrollback = bytearray()
         # Keystrokes and resizes, in the order they came: a resize is (rows, cols).
         self.inputs: asyncio.Queue[bytes | tuple[int, int] | None] = asyncio.Queue()
@@ -74,7 +80,7 @@ class Shell:
                     self.remember(data)
                     self.record(data)
                     for viewer in list(self.viewers):
-                        await self.deliver(viewer, {"type": "tty.output", "data": data})
+                        await self.send_output(viewer, data)
                 await self.pace(len(data))
         except OSError as e:
             reason = f"the connection to the sandbox was lost ({e.strerror or e})"
@@ -134,6 +140,31 @@ class Shell:
                 except Exception:
                     log.exception("%s: a recording chunk was not written", self.key)
 
+    async def send_output(self, viewer: str, data: bytes) -> None:
+        """One chunk to one viewer, once its window has room (not reading the shell meanwhile)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SLOW_VIEWER_SECONDS
+        while True:
+            self.acked.clear()
+            if viewer not in self.viewers:
+                return  # detached, or dropped meanwhile
+            if self.viewers[viewer] < OUTPUT_WINDOW:
+                break
+            if loop.time() >= deadline:
+                await self.drop(viewer, "it acknowledged no output")
+                return
+            try:
+                await asyncio.wait_for(self.acked.wait(), 0.5)
+            except TimeoutError:
+                pass
+        self.viewers[viewer] += 1  # counted before it is sent: its acknowledgement may come first
+        await self.deliver(viewer, {"type": "tty.output", "data": data})
+
+    def acknowledge(self, viewer: str, chunks: int) -> None:
+        if viewer in self.viewers:
+            self.viewers[viewer] = max(0, self.viewers[viewer] - chunks)
+            self.acked.set()
+
     async def deliver(self, viewer: str, message: dict) -> None:
         waited = 0.0
         while True:
@@ -148,19 +179,26 @@ class Shell:
                 log.info("%s: channel layer unavailable (%s); retrying", self.key, e)
                 pause = 0.2
             if waited >= SLOW_VIEWER_SECONDS:
-                log.info("%s: dropping a viewer that cannot be reached", self.key)
-                self.viewers.discard(viewer)
+                await self.drop(viewer, "its channel stayed full")
                 return
             await asyncio.sleep(pause)
             waited += pause
 
+    async def drop(self, viewer: str, why: str) -> None:
+        """Stop sending to a viewer that fell behind, and ask its socket to reconnect (best effort:
+        its page then gets the scrollback, as after a reload)."""
+        log.warning("%s: dropping a viewer that stopped reading (%s)", self.key, why)
+        self.viewers.pop(viewer, None)
+        try:
+            await self.relay.layer.send(viewer, {"type": "tty.lagged"})
+        except (ChannelFull, OSError, ConnectionError, RedisError):
+            pass
+
     async def attach(self, viewer: str) -> None:
         async with self.lock:
-            self.viewers.add(viewer)
+            self.viewers[viewer] = 0
             for start in range(0, len(self.scrollback), READ_SIZE):
-                await self.deliver(
-                    viewer, {"type": "tty.output", "data": bytes(self.scrollback[start : start + READ_SIZE])}
-                )
+                await self.send_output(viewer, bytes(self.scrollback[start : start + READ_SIZE]))
 
     async def close(self, reason: str) -> None:
         if self.closed:
@@ -251,7 +289,12 @@ class Relay:
         if shell:
             shell.inputs.put_nowait((message["rows"], message["cols"]))
 
+    async def tty_ack(self, message: dict) -> None:
+        shell = self.shells.get(message["key"])
+        if shell:
+            shell.acknowledge(message["reply"], int(message["chunks"]))
+
     async def tty_detach(self, message: dict) -> None:
         shell = self.shells.get(message["key"])
         if shell:
-            shell.viewers.discard(message["reply"])
+            shell.viewers.pop(message["reply"], None)
