@@ -259,6 +259,8 @@ class berth_typist:
 class direct_typist:
     """The baseline: a `docker exec -it bash -l` TTY socket of the docker SDK, no Berth in between."""
 
+    wrappers: dict = {}  # raw socket -> the SDK's wrapper, kept alive while the socket is used
+
     @staticmethod
     async def open(container, be, browser):
         loop = asyncio.get_running_loop()
@@ -270,6 +272,8 @@ class direct_typist:
             sock = be.api.exec_start(exec_id, tty=True, socket=True)
             raw = getattr(sock, "_sock", sock)
             raw.setblocking(False)
+            # The SDK's wrapper holds the HTTP response: garbage-collected, it closes the socket.
+            direct_typist.wrappers[raw] = sock
             return raw
 
         raw = await loop.run_in_executor(None, make)
@@ -306,6 +310,7 @@ class direct_typist:
         except OSError:
             pass
         raw.close()
+        direct_typist.wrappers.pop(raw, None)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Websocket consumers. The web process never talks to Docker: terminal bytes go to and from
 the relay on the worker side over the channel layer; session events arrive from Celery."""
 
+import asyncio
 import json
 import time
 from urllib.parse import parse_qs
@@ -65,6 +66,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.relay = None
         self.unacknowledged = 0
+        self.bookkeeping: dict[str, asyncio.Task] = {}
         kwargs = self.scope["url_route"]["kwargs"]
         self.session_id, self.node = int(kwargs["session_id"]), kwargs["node"]
         target = await self.find_target()
@@ -109,10 +111,10 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             data = message[1].encode()[:MAX_INPUT_BYTES]
             await self.channel_layer.send(self.relay, {"type": "tty.input", "key": self.key, "data": data})
             now = time.monotonic()
-            await self.mark_traffic(now)
+            self.mark_traffic(now)
             if now - self.last_activity > ACTIVITY_EVERY:
                 self.last_activity = now
-                await access.touch_activity(self.session_id)
+                self.in_background("activity", lambda: access.touch_activity(self.session_id))
         elif kind == "set_size" and len(message) == 3:
             rows, cols = clamp_size(message[1], message[2])
             await self.channel_layer.send(
@@ -130,16 +132,26 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 {"type": "tty.ack", "key": self.key, "reply": self.channel_name, "chunks": self.unacknowledged},
             )
             self.unacknowledged = 0
-        await self.mark_traffic(time.monotonic())
+        self.mark_traffic(time.monotonic())
 
     async def tty_lagged(self, message):
         await self.close(code=LAGGED)
 
-    async def mark_traffic(self, now: float) -> None:
+    def mark_traffic(self, now: float) -> None:
         """A command may be changing the engine: the architecture view should look again soon."""
         if now - self.last_traffic > TRAFFIC_EVERY:
             self.last_traffic = now
-            await architecture.amark_traffic(self.session_id)
+            self.in_background("traffic", lambda: architecture.amark_traffic(self.session_id))
+
+    def in_background(self, kind: str, start) -> None:
+        """Bookkeeping (the database, the cache) runs beside the terminal, at most one of each
+        kind at a time: the consumers of a web process share one thread for it, and a database
+        busy with other writers must delay the bookkeeping, never a keystroke or its echo."""
+        if kind in self.bookkeeping:
+            return
+        task = asyncio.ensure_future(start())
+        self.bookkeeping[kind] = task  # also the reference asyncio itself does not keep
+        task.add_done_callback(lambda _: self.bookkeeping.pop(kind, None))
 
     async def tty_exit(self, message):
         await self.send(text_data=json.dumps(["exit", message.get("reason", "")]))
