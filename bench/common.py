@@ -50,6 +50,8 @@ sys.path.append(_HERE)
 if str(PLATFORM) not in sys.path:
     sys.path.insert(0, str(PLATFORM))
 
+from berth.serving import web_command  # noqa: E402 (platform/ is on the path only now)
+
 
 # --- environment and Django --------------------------------------------------------------------
 def bench_env(name: str, **extra: str) -> dict[str, str]:
@@ -175,21 +177,6 @@ def free_port() -> int:
 _stacks: list[Stack] = []
 
 
-def web_command(port: int) -> list[str]:
-    """uvicorn as scripts/up runs it (the sans-I/O websockets protocol, which waits for a paused
-    transport; the legacy one failed an assertion under a stalled reader)."""
-    return [
-        str(VENV_BIN / "uvicorn"),
-        "berth.asgi:application",
-        "--port",
-        str(port),
-        "--ws",
-        "websockets-sansio",
-        "--ws-max-size",
-        "1048576",
-    ]
-
-
 class Stack:
     """uvicorn + a Celery worker + the relay, as subprocesses in their own process groups."""
 
@@ -210,7 +197,7 @@ class Stack:
     def start(self) -> Stack:
         commands = {
             "web": (
-                web_command(self.port),
+                web_command(VENV_BIN, self.port),
                 self.web_env,
             ),
             "worker": (
@@ -267,7 +254,7 @@ class Stack:
         port = free_port()
         log = open(self.log_path(part), "w")
         self.processes[part] = subprocess.Popen(
-            web_command(port),
+            web_command(VENV_BIN, port),
             cwd=PLATFORM,
             env={**self.env, **self.web_env},
             stdout=log,

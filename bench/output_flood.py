@@ -32,7 +32,6 @@ import time
 import common
 
 BIG = "/tmp/big"
-LAGGED = 4408  # terminals/consumers.py: the relay dropped a viewer that stopped reading
 
 
 def typist_main(argv):
@@ -328,6 +327,8 @@ def show(key, value):
 async def flood(browser, session_id, dur, seq_n, big_bytes, phases):
     """Drive the flooded terminal through the phases; return facts."""
     from websockets.exceptions import ConnectionClosed  # after common: bench/websockets.py shadows it
+
+    from terminals.protocol import LAGGED
 
     facts = {}
     path = f"/ws/sessions/{session_id}/terminal/node1/?rows=24&cols=80"

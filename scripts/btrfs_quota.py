@@ -19,17 +19,21 @@ from pathlib import Path
 # BTRFS_IOC_QUOTA_CTL = _IOWR(0x94, 40, struct btrfs_ioctl_quota_ctl_args { u64 cmd, status; })
 QUOTA_CTL = (3 << 30) | (16 << 16) | (0x94 << 8) | 40
 DISABLE, ENABLE_SIMPLE = 2, 4
+# BTRFS_IOC_FS_INFO = _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args), 1024 bytes
+FS_INFO = (2 << 30) | (1024 << 16) | (0x94 << 8) | 31
+
+
+def ioctl(path: str, request: int, argument: bytes) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return fcntl.ioctl(fd, request, argument)
+    finally:
+        os.close(fd)
 
 
 def uuid_of(path: str) -> str:
-    """The file system's UUID, as /sys/fs/btrfs names it (BTRFS_IOC_FS_INFO)."""
-    fs_info = (2 << 30) | (1024 << 16) | (0x94 << 8) | 31
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        raw = fcntl.ioctl(fd, fs_info, bytes(1024))
-    finally:
-        os.close(fd)
-    u = raw[16:32].hex()  # after max_id and num_devices
+    """The file system's UUID, as /sys/fs/btrfs names it."""
+    u = ioctl(path, FS_INFO, bytes(1024))[16:32].hex()  # after max_id and num_devices
     return f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:]}"
 
 
@@ -42,11 +46,7 @@ def mode(path: str) -> str:
 
 
 def quota_ctl(path: str, command: int) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.ioctl(fd, QUOTA_CTL, struct.pack("QQ", command, 0))
-    finally:
-        os.close(fd)
+    ioctl(path, QUOTA_CTL, struct.pack("QQ", command, 0))
 
 
 def enable_simple(path: str) -> None:

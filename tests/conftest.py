@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from berth.serving import web_command
+
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "var" / "log"
 
@@ -205,16 +207,7 @@ def start_stack(db_url: str, extra_env: dict | None = None, prefix: str = "test"
     st = Stack(port, prefix)
     commands = {
         "web": (
-            [
-                str(venv / "uvicorn"),
-                "berth.asgi:application",
-                "--port",
-                str(port),
-                "--ws",
-                "websockets-sansio",
-                "--ws-max-size",
-                "1048576",
-            ],  # as scripts/up runs it
+            web_command(venv, port),  # as scripts/up runs it
             {"BERTH_DOCKER_HOSTS": "local=unix:///nonexistent/no-docker-in-the-web-process.sock"},
         ),
         "worker": (

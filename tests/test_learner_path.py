@@ -65,10 +65,10 @@ def test_a_terminal_that_stops_reading_loses_no_output(started):
     reader reads again, every line of a 20 MB `seq` arrives, in order."""
     browser, session, _ = started
     last = 3_000_000
-    # Uncompressed, so that the socket buffers hold megabytes, not tens of them.
     path = f"/ws/sessions/{session.pk}/terminal/node1/?rows=24&cols=80"
     # The events socket keeps another consumer of this web process receiving meanwhile, as the
-    # many other sockets of a real web process do.
+    # many other sockets of a real web process do. Uncompressed, so that the socket buffers hold
+    # megabytes of output, not tens of them.
     events = browser.websocket(f"/ws/sessions/{session.pk}/events/")
     with events, browser.websocket(path, compression=None, max_queue=2) as ws:
         terminal_until(ws, b"# ")

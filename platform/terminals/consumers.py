@@ -11,10 +11,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from sandboxes import architecture
 from sandboxes.events import group_name
 from terminals import access
-from terminals.protocol import MAX_INPUT_BYTES, clamp_size, relay_channel
+from terminals.protocol import LAGGED, MAX_INPUT_BYTES, clamp_size, relay_channel
 
 FORBIDDEN = 4403
-LAGGED = 4408  # the relay dropped this viewer for not reading: the page reconnects (and replays)
 ACK_EVERY = 8  # output chunks between acknowledgements to the relay (its window is 32)
 ACTIVITY_EVERY = 30  # seconds between last-activity writes while typing
 TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks for the live architecture view

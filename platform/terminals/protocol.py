@@ -10,6 +10,7 @@ Relay -> web consumer (its own channel name, never a group): tty.output / tty.ex
 """
 
 MAX_INPUT_BYTES = 64 * 1024
+LAGGED = 4408  # close code: the relay dropped this viewer for not reading; the page reconnects
 MIN_SIZE, MAX_ROWS, MAX_COLS = 2, 500, 1000
 
 
