@@ -1,0 +1,3 @@
+module berth.local/toolchain/pause
+
+go 1.26
