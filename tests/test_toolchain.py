@@ -235,3 +235,17 @@ def test_a_module_from_the_proxy_builds_with_its_version_stamp(tmp_path):
     result = subprocess.run([out / "loopback"], capture_output=True, text=True, env={"CNI_COMMAND": "VERSION"})
     assert "v1.10.0" in result.stdout + result.stderr
     shutil.rmtree(out)
+
+
+def test_a_replace_in_the_spec_wins_over_an_inherited_one():
+    gomod = "module example.com/tool\n\ngo 1.26.0\n\nreplace example.com/ext => ./pkg/ext\n"
+    program = gobuild.Program(
+        name="tool",
+        module="example.com/tool",
+        version="v3.6.12",
+        packages=(gobuild.Package("example.com/tool/cmd/tool", "tool"),),
+        inherit_replaces=True,
+        replace=("example.com/ext => example.com/ext v0.1.0",),
+    )
+    mod = gobuild.parse_gomod(gobuild.wrapper_gomod(program, gomod))
+    assert mod.replace == [("example.com/ext", "example.com/ext v0.1.0")]

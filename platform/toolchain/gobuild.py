@@ -270,20 +270,23 @@ def wrapper_gomod(
         requires += [(p, v) for p, v in vend.require if p != program.module]
     lines += ["", "require ("] + [f"\t{p} {v}" for p, v in requires] + [")"]
 
-    replaces: list[tuple[str, str]] = []
-    if program.inherit_replaces:
-        for old, new in own.replace:
-            replaces.append(_inherited(old, new, program, tv))
-    if vend:
-        for old, new in vend.replace:
-            replaces.append(_inherited(old, new, program, tv))
+    # Replaces keyed by what they replace: the module's own (or vendor.mod's), then the spec's,
+    # which win over an inherited one of the same path.
+    explicit = {}
     for r in program.replace:
         old, _, new = r.partition("=>")
-        replaces.append((" ".join(old.split()), " ".join(new.format(**tv).split())))
-    replaces = [r for r in replaces if r is not None]
+        explicit[" ".join(old.split())] = " ".join(new.format(**tv).split())
+    overridden = {o.split()[0] for o in explicit}
+    replaces: dict[str, str] = {}
+    inherited = (own.replace if program.inherit_replaces else []) + (vend.replace if vend else [])
+    for old, new in inherited:
+        if old.split()[0] not in overridden:
+            o, n = _inherited(old, new, program, tv)
+            replaces[o] = n
+    replaces.update(explicit)
     if replaces:
-        width = max(len(o) for o, _ in replaces)
-        lines += ["", "replace ("] + [f"\t{o.ljust(width)} => {n}" for o, n in replaces] + [")"]
+        width = max(len(o) for o in replaces)
+        lines += ["", "replace ("] + [f"\t{o.ljust(width)} => {n}" for o, n in replaces.items()] + [")"]
     excludes = own.exclude if program.inherit_replaces else []
     if excludes:
         lines += ["", "exclude ("] + [f"\t{e}" for e in excludes] + [")"]
