@@ -125,10 +125,10 @@ def make_standard_lesson():
             title="Bench: standard sandbox",
             image=STANDARD_IMAGE,
             profile="standard",
-            time_limit=60,
+            time_limit_minutes=60,
             nodes=["node1"],
             setup="mkdir -p /root/answers",
-            steps=[StepDef(title="Touch", text="x", hint="x", check="test -f /tmp/x", solution="touch /tmp/x")],
+            steps=[StepDef("Touch", "x", "x", check_script="test -f /tmp/x", solution_script="touch /tmp/x")],
         )
     )
     module, _ = Module.objects.get_or_create(number=99, defaults={"title": "Bench"})

@@ -153,10 +153,10 @@ def profile_lesson_view(n):
     def cum(match):
         return max((v[3] for k, v in stats.items() if match(k)), default=0.0)
 
-    view = cum(lambda k: k[0].endswith("course/views.py") and k[2] == "day")
+    view = cum(lambda k: k[0].endswith("workspace/day.py") and k[2] == "day")
     parts = {
-        "lab panel (labs/workspace.py lab_panel_context)": cum(
-            lambda k: k[0].endswith("labs/workspace.py") and k[2] == "lab_panel_context"
+        "lab panel (workspace/context.py lab_panel_context)": cum(
+            lambda k: k[0].endswith("workspace/context.py") and k[2] == "lab_panel_context"
         ),
         "SQL (compiler.execute_sql)": cum(lambda k: k[0].endswith("sql/compiler.py") and k[2] == "execute_sql"),
         "template render (shortcuts.render)": cum(lambda k: k[0].endswith("django/shortcuts.py") and k[2] == "render"),

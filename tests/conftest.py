@@ -115,6 +115,21 @@ def backend(docker_engine):
     return get_backend("local")
 
 
+@pytest.fixture
+def memory_backend(settings):
+    """The in-memory twin of a sandbox engine (sandboxes/backends/memory.py), for tests of the
+    platform's own logic; it records every call the platform makes."""
+    from sandboxes.backends import get_backend
+    from sandboxes.backends.memory import MemoryBackend
+
+    settings.SANDBOX_BACKEND = "sandboxes.backends.memory.MemoryBackend"
+    get_backend.cache_clear()
+    MemoryBackend.engines.clear()
+    yield get_backend("local")
+    MemoryBackend.engines.clear()
+    get_backend.cache_clear()
+
+
 # --- the real stack ------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:

@@ -73,6 +73,15 @@ def terminal_until(ws, needle: bytes, timeout=20) -> bytes:
     return bytes(data)
 
 
+YAML_STEP_KEYS = {"check": "check_script", "solution": "solution_script", "sabotage": "sabotage_script"}
+YAML_STEP_KEYS |= {"timeout": "timeout_seconds", "architecture": "check_architecture"}
+
+
+def yaml_step(step: dict) -> dict:
+    """A step written with lab.yaml's keys, as StepDef's fields."""
+    return {YAML_STEP_KEYS.get(key, key): value for key, value in step.items()}
+
+
 def save_test_lab(slug, *, profile="standard", nodes=("node1",), setup="", steps=None):
     """A lab written straight to the database (as load_course would), with quiet defaults."""
     from course.loader import save_lab
@@ -87,11 +96,11 @@ def save_test_lab(slug, *, profile="standard", nodes=("node1",), setup="", steps
             title=slug,
             image=image,
             profile=profile,
-            time_limit=30,
+            time_limit_minutes=30,
             nodes=list(nodes),
             setup=setup,
             steps=[
-                StepDef(**{"title": f"step {i}", "text": "x", "hint": "x", **step})
+                StepDef(**{"title": f"step {i}", "text": "x", "hint": "x", **yaml_step(step)})
                 for i, step in enumerate(steps, start=1)
             ],
         )

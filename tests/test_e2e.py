@@ -437,12 +437,19 @@ def test_continue_target_architecture_copy_paste_day_completion_and_day_keys(
             title="A target",
             image="berth/docker:latest",
             profile="docker",
-            time_limit=30,
+            time_limit_minutes=30,
             nodes=["node1"],
             setup="",
             architecture={"containers": ["web"], "networks": ["appnet"], "volumes": [], "links": [["web", "appnet"]]},
             steps=[
-                StepDef(title="Build the target", text="x", hint="x", check="true", solution="true", architecture=True)
+                StepDef(
+                    title="Build the target",
+                    text="x",
+                    hint="x",
+                    check_script="true",
+                    solution_script="true",
+                    check_architecture=True,
+                )
             ],
         )
     )

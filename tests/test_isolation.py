@@ -18,9 +18,9 @@ import docker.errors
 import pytest
 from django.conf import settings
 
-from sandboxes import profiles
 from sandboxes.backends.base import SandboxError, SandboxSpec
-from sandboxes.backends.docker import MAX_EXEC_OUTPUT
+from sandboxes.backends.docker import profiles
+from sandboxes.backends.docker.backend import MAX_EXEC_OUTPUT
 
 pytestmark = pytest.mark.docker
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def answer(client, day, number, choice, htmx=True):
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
-    return client.post(reverse("course:quiz", args=[day, number]), {"choice": choice}, **headers)
+    return client.post(reverse("workspace:quiz", args=[day, number]), {"choice": choice}, **headers)
 
 
 def pass_every_step(user, lab):
@@ -51,7 +51,7 @@ def test_bad_quiz_answers_are_refused(client, learner, course):
     assert answer(client, 1, 1, "x").status_code == 400
     assert answer(client, 1, 1, 99).status_code == 400
     assert answer(client, 1, 42, 1).status_code == 400
-    assert client.get(reverse("course:quiz", args=[1, 1])).status_code == 405
+    assert client.get(reverse("workspace:quiz", args=[1, 1])).status_code == 405
     assert not QuizAttempt.objects.exists()
 
 
@@ -64,7 +64,7 @@ def test_a_day_is_done_only_when_both_its_lab_and_its_quiz_are(client, learner, 
         answer(client, 1, number, question["answer"])
     progress = DayProgress.objects.get(user=learner, lesson=lesson)
     assert progress.quiz_passed and progress.completed_at is not None
-    assert "Day 1 is done" in client.get(reverse("course:day", args=[1])).content.decode()
+    assert "Day 1 is done" in client.get(reverse("workspace:day", args=[1])).content.decode()
     # a later wrong answer does not take a right one back
     wrong = 1 if lesson.quiz[0]["answer"] != 1 else 2
     answer(client, 1, 1, wrong)

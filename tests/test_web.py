@@ -53,12 +53,12 @@ def test_course_map_lists_modules_and_days(client, learner, course):
 
 def test_day_page_shows_lesson_quiz_and_start_button(client, learner, course):
     client.force_login(learner)
-    page = client.get(reverse("course:day", args=[1])).content.decode()
+    page = client.get(reverse("workspace:day", args=[1])).content.decode()
     assert 'id="start-lab"' in page and "Quiz" in page and "language-mermaid" in page
 
 
 def test_anonymous_visitors_are_sent_to_login(client, course):
-    assert client.get(reverse("course:day", args=[1])).status_code == 302
+    assert client.get(reverse("workspace:day", args=[1])).status_code == 302
 
 
 def make_session(user, lab, state=LabSession.READY):
@@ -74,9 +74,9 @@ def test_other_learner_gets_404_on_every_session_url(client, learner, other_lear
 
     session = make_session(learner, Lesson.objects.get(day=1).lab)
     client.force_login(other_learner)
-    for url in (reverse("sandboxes:panel", args=[session.pk]), reverse("labs:step", args=[session.pk, 1])):
+    for url in (reverse("workspace:panel", args=[session.pk]), reverse("workspace:step", args=[session.pk, 1])):
         assert client.get(url).status_code == 404, url
-    for url in (reverse("sandboxes:end", args=[session.pk]), reverse("labs:check", args=[session.pk, 1])):
+    for url in (reverse("workspace:end", args=[session.pk]), reverse("workspace:check", args=[session.pk, 1])):
         assert client.post(url).status_code == 404, url
     assert not CheckRun.objects.exists()
     assert LabSession.objects.get(pk=session.pk).state == LabSession.READY
@@ -90,9 +90,9 @@ def test_state_changes_need_post_and_csrf(learner, course):
     session = make_session(learner, Lesson.objects.get(day=1).lab)
     client = Client(enforce_csrf_checks=True)
     client.force_login(learner)
-    assert client.get(reverse("sandboxes:end", args=[session.pk])).status_code == 405
-    assert client.post(reverse("sandboxes:end", args=[session.pk])).status_code == 403
-    assert client.post(reverse("labs:check", args=[session.pk, 1])).status_code == 403
+    assert client.get(reverse("workspace:end", args=[session.pk])).status_code == 405
+    assert client.post(reverse("workspace:end", args=[session.pk])).status_code == 403
+    assert client.post(reverse("workspace:check", args=[session.pk, 1])).status_code == 403
 
 
 def test_a_second_check_of_the_same_step_is_refused_while_one_runs(client, learner, course):
@@ -102,7 +102,7 @@ def test_a_second_check_of_the_same_step_is_refused_while_one_runs(client, learn
     step = session.lab.steps.get(position=1)
     CheckRun.objects.create(session=session, step=step, user=learner)
     client.force_login(learner)
-    response = client.post(reverse("labs:check", args=[session.pk, 1]), HTTP_HX_REQUEST="true")
+    response = client.post(reverse("workspace:check", args=[session.pk, 1]), HTTP_HX_REQUEST="true")
     assert "already being checked" in response.content.decode()
     assert CheckRun.objects.count() == 1
 
@@ -112,7 +112,7 @@ def test_starting_a_second_lab_offers_to_end_the_first(client, learner, course):
 
     make_session(learner, Lesson.objects.get(day=1).lab)
     client.force_login(learner)
-    page = client.get(reverse("course:day", args=[2])).content.decode()
+    page = client.get(reverse("workspace:day", args=[2])).content.decode()
     assert "You have a lab running for" in page and 'name="replace" value="1"' in page
 
 

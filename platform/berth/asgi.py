@@ -19,7 +19,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from terminals.routing import websocket_urlpatterns  # noqa: E402
+from studio import routing as studio_routing  # noqa: E402
+from terminals import routing as terminal_routing  # noqa: E402
+
+websocket_urlpatterns = terminal_routing.websocket_urlpatterns + studio_routing.websocket_urlpatterns
 
 http_app = django_asgi
 if settings.SERVE_STATIC:

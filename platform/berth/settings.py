@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "terminals",
     "console",
     "studio",
+    "workspace",
 ]
 
 MIDDLEWARE = [

@@ -10,11 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from console import charts
+from console import charts, workers
 from console.models import AuditEvent, audit
-from sandboxes import lifecycle, placement
-from sandboxes.models import LabSession, SandboxHost, WarmSandbox
-from sandboxes.tasks import end_session
+from sandboxes import lifecycle, limits, placement
+from sandboxes.models import LabSession, PlatformLimits, SandboxHost, WarmSandbox
 
 admin_only = permission_required("sandboxes.manage_sandboxes", raise_exception=True)
 SORTS = {
@@ -100,12 +99,7 @@ def index(request):
 @admin_only
 def end(request, session_id: int):
     session = get_object_or_404(LabSession.objects.select_related("user", "lab"), pk=session_id)
-    if session.is_live:
-        LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
-            state=LabSession.ENDED, end_reason="ended by an administrator", message="Ended"
-        )
-        end_session.apply_async(args=[session.pk, "ended by an administrator"], queue=f"sandboxes.{session.host}")
-        audit(request.user, "session.end", describe(session))
+    lifecycle.request_end(session, "ended by an administrator", request.user)
     return redirect_back(request)
 
 
@@ -160,8 +154,6 @@ def watch(request, session_id: int):
 @admin_only
 def tasks(request):
     """Workers, queues and failures: a partial the console loads on its own (pinging takes a second)."""
-    from console import workers
-
     return render(
         request,
         "console/tasks.html",
@@ -175,8 +167,6 @@ def tasks(request):
 
 def limit_fields() -> list[dict]:
     """Every editable limit with its meaning, its value now and its environment default."""
-    from sandboxes import limits
-
     fields = [
         {
             "name": name,
@@ -204,9 +194,6 @@ def limit_fields() -> list[dict]:
 @admin_only
 def edit_limits(request):
     """Limits and quotas, saved over the environment's defaults; every change is audited."""
-    from sandboxes import limits
-    from sandboxes.models import PlatformLimits
-
     fields = limit_fields()
     errors = {}
     if request.method == "POST":

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from berth.celery import app
+from console.models import FailedTask, LiveCount
+from sandboxes.models import LabSession
 
 
 def workers(timeout: float = 1.0) -> list[dict]:
@@ -29,14 +31,12 @@ def queue_lengths() -> dict[str, int]:
 
 
 def recent_failures(hours: int = 1):
-    from console.models import FailedTask
 
     return FailedTask.objects.filter(at__gte=timezone.now() - timezone.timedelta(hours=hours))
 
 
 @task_failure.connect
 def record_failure(sender=None, task_id=None, exception=None, args=None, **kwargs):
-    from console.models import FailedTask
 
     FailedTask.objects.create(
         task=getattr(sender, "name", str(sender)),
@@ -47,9 +47,6 @@ def record_failure(sender=None, task_id=None, exception=None, args=None, **kwarg
 
 
 def sample_live_count() -> None:
-    from console.models import LiveCount
-    from sandboxes.models import LabSession
-
     live = LabSession.objects.filter(state__in=LabSession.LIVE_STATES)
     LiveCount.objects.create(sessions=live.exclude(host="").count(), waiting=live.filter(host="").count())
     LiveCount.objects.filter(at__lt=timezone.now() - timezone.timedelta(days=2)).delete()

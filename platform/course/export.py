@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from course.models import Lesson, Module
+from labs.format import LabDef, StepDef
 from labs.models import Lab
 
 
@@ -71,7 +72,8 @@ def lab_text(lab: Lab) -> str:
     return dump(lab_data(lab, lambda item: {"path": item["path"], "content": item["content"], "mode": item["mode"]}))
 
 
-def lab_data(lab: Lab, file_entry) -> dict:
+def lab_data(row: Lab, file_entry) -> dict:
+    lab = row.definition()
     data: dict = {"title": lab.title, "image": lab.image, "profile": lab.profile, "time_limit": lab.time_limit_minutes}
     data["nodes"] = lab.nodes
     if lab.resources:
@@ -87,16 +89,16 @@ def lab_data(lab: Lab, file_entry) -> dict:
             data["files"].append(entry)
     if lab.setup:
         data["setup"] = lab.setup
-    data["steps"] = [step_data(step, lab) for step in lab.steps.all()]
+    data["steps"] = [step_data(step, lab) for step in lab.steps]
     return data
 
 
-def step_data(step, lab: Lab) -> dict:
-    data = {"title": step.title, "text": step.text_markdown, "hint": step.hint_markdown}
+def step_data(step: StepDef, lab: LabDef) -> dict:
+    data = {"title": step.title, "text": step.text, "hint": step.hint}
     data.update(check=step.check_script, solution=step.solution_script)
     if step.sabotage_script:
         data["sabotage"] = step.sabotage_script
-    if step.node and step.node != lab.nodes[0]:
+    if lab.node_of(step) != lab.nodes[0]:
         data["node"] = step.node
     if step.timeout_seconds != 30:
         data["timeout"] = step.timeout_seconds

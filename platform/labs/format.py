@@ -19,17 +19,19 @@ FILE_KEYS = {"path", "source", "content", "mode", "node"}
 MAX_TIME_LIMIT = 24 * 60
 
 
+# A lab's definition: what lab.yaml says, what the database holds (labs.models, same field
+# names) and what a sandbox is brought up from (labs/runner.py). One shape for all three.
 @dataclass
 class StepDef:
     title: str
-    text: str
-    hint: str
-    check: str
-    solution: str
-    sabotage: str = ""
-    node: str = ""
-    timeout: int = 30
-    architecture: bool = False  # the check also requires the lab's target architecture
+    text: str  # Markdown
+    hint: str  # Markdown
+    check_script: str
+    solution_script: str
+    sabotage_script: str = ""
+    node: str = ""  # default: the lab's first node
+    timeout_seconds: int = 30
+    check_architecture: bool = False  # the check also requires the lab's target architecture
 
 
 @dataclass
@@ -39,13 +41,16 @@ class LabDef:
     title: str
     image: str
     profile: str
-    time_limit: int
+    time_limit_minutes: int
     nodes: list[str]
     setup: str
     files: list[dict] = field(default_factory=list)
     resources: dict = field(default_factory=dict)
     steps: list[StepDef] = field(default_factory=list)
     architecture: dict = field(default_factory=dict)  # {containers, networks, volumes, links}: the target
+
+    def node_of(self, step: StepDef) -> str:
+        return step.node or self.nodes[0]
 
 
 def parse_lab(lab_dir: Path, display_path: str) -> tuple[LabDef | None, list[ContentError]]:
@@ -109,18 +114,18 @@ def parse_lab_text(text: str, slug: str, display_path: str, lab_dir: Path) -> tu
             title=s.get("title", str),
             text=s.get("text", str),
             hint=s.get("hint", str),
-            check=s.get("check", str),
-            solution=s.get("solution", str),
-            sabotage=s.get("sabotage", str, required=False, default=""),
+            check_script=s.get("check", str),
+            solution_script=s.get("solution", str),
+            sabotage_script=s.get("sabotage", str, required=False, default=""),
             node=s.get("node", str, required=False, default=""),
-            timeout=s.get("timeout", int, required=False, default=30),
-            architecture=s.get("architecture", bool, required=False, default=False),
+            timeout_seconds=s.get("timeout", int, required=False, default=30),
+            check_architecture=s.get("architecture", bool, required=False, default=False),
         )
-        if step.architecture and not architecture:
+        if step.check_architecture and not architecture:
             errors.append(doc.error(f"steps[{i}].architecture", "the lab declares no target architecture"))
         if step.node and nodes and step.node not in nodes:
             errors.append(doc.error(f"steps[{i}].node", f"{step.node!r} is not one of the lab's nodes"))
-        if step.timeout is not None and not 1 <= step.timeout <= 600:
+        if step.timeout_seconds is not None and not 1 <= step.timeout_seconds <= 600:
             errors.append(doc.error(f"steps[{i}].timeout", "seconds, between 1 and 600"))
         steps.append(step)
     if errors:
@@ -131,7 +136,7 @@ def parse_lab_text(text: str, slug: str, display_path: str, lab_dir: Path) -> tu
         title=title,
         image=image,
         profile=profile,
-        time_limit=time_limit,
+        time_limit_minutes=time_limit,
         nodes=nodes,
         setup=setup,
         files=files,

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from labs.format import LabDef, StepDef
+
 
 class Lab(models.Model):
     PROFILE_STANDARD = "standard"
@@ -29,6 +31,23 @@ class Lab(models.Model):
     def __str__(self):
         return self.slug
 
+    def definition(self) -> LabDef:
+        """The lab as its lab.yaml defines it: what a sandbox is brought up from."""
+        return LabDef(
+            slug=self.slug,
+            path=self.source_path,
+            title=self.title,
+            image=self.image,
+            profile=self.profile,
+            time_limit_minutes=self.time_limit_minutes,
+            nodes=self.nodes,
+            setup=self.setup,
+            files=self.files,
+            resources=self.resources,
+            architecture=self.architecture,
+            steps=[step.definition() for step in self.steps.all()],
+        )
+
 
 class Step(models.Model):
     lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="steps")
@@ -51,6 +70,19 @@ class Step(models.Model):
 
     def __str__(self):
         return f"{self.lab.slug} step {self.position}"
+
+    def definition(self) -> StepDef:
+        return StepDef(
+            title=self.title,
+            text=self.text_markdown,
+            hint=self.hint_markdown,
+            check_script=self.check_script,
+            solution_script=self.solution_script,
+            sabotage_script=self.sabotage_script,
+            node=self.node,
+            timeout_seconds=self.timeout_seconds,
+            check_architecture=self.check_architecture,
+        )
 
 
 class CheckRun(models.Model):

@@ -2,7 +2,8 @@
 
 For each lab: fresh sandbox(es) -> files and setup -> every check must FAIL -> each step's
 solution then its check must PASS -> where a step has a sabotage script, it must make the check
-FAIL again -> teardown. Runs straight against a sandbox backend (it is worker-side code).
+FAIL again -> teardown. Worker-side code: the sandboxes are brought up and checked by
+labs/runner.py, exactly as a learner's session is.
 """
 
 import time
@@ -12,11 +13,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from labs import runner
 from labs.format import LabDef
-from sandboxes import architecture
 from sandboxes.backends import get_backend
-from sandboxes.backends.base import SandboxError
-from sandboxes.pool import spec_for
+from sandboxes.backends.base import ExecResult, SandboxError
 
 
 @dataclass
@@ -40,10 +40,10 @@ class LabRun:
 
 
 def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False, keep: bool = False) -> LabRun:
+    """Self-test one lab on `host`, through the same bring-up and checks as a learner's session."""
     backend = get_backend(host)
     run = LabRun(lab.slug)
-    tag = uuid.uuid4().hex[:8]
-    prefix = f"{settings.SANDBOX_PREFIX}-labtest-{tag}"
+    prefix = f"{settings.SANDBOX_PREFIX}-labtest-{uuid.uuid4().hex[:8]}"
     labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.labtest": lab.slug}
     network = f"{prefix}-net" if len(lab.nodes) > 1 else None
     ids: dict[str, str] = {}
@@ -53,85 +53,69 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
         run.results.append(result)
         say(f"{lab.slug:<32} {step:<8} {phase:<22} {'ok' if ok else 'FAIL'} {result.seconds:6.1f}s {detail}")
 
+    def check(step, index):
+        result = runner.run_check(backend, ids, lab, step)
+        if verbose:  # what the learner would read
+            for line in result.output.rstrip().splitlines():
+                say(f"{lab.slug:<32} step {index}   | {line}")
+        return result
+
     started = time.monotonic()
     try:
-        if network:
-            backend.create_network(network, labels)
-        for node in lab.nodes:
-            spec = spec_for(f"{prefix}-{node}", lab.image, lab.profile, node, labels, network, lab.resources)
-            ids[node] = backend.create(spec)
-            backend.start(ids[node])
-        for node in lab.nodes:
-            backend.wait_ready(ids[node], settings.SANDBOX_READY_TIMEOUT, lambda phase: None)
-        for item in lab.files:
-            node = item["node"] or lab.nodes[0]
-            backend.put_file(ids[node], item["path"], item["content"].encode(), int(item["mode"], 8))
-        if lab.setup.strip():
-            for node in lab.nodes:
-                result = backend.exec(ids[node], lab.setup, timeout=180)
-                if result.exit_code != 0:
-                    record("-", "setup", False, started, f"exit {result.exit_code}: {last_line(result.output)}")
-                    return run
+        runner.bring_up(
+            backend,
+            lab,
+            names={node: f"{prefix}-{node}" for node in lab.nodes},
+            labels=labels,
+            network=network,
+            created=ids.__setitem__,
+        )
         record("-", "sandbox + setup", True, started)
-
-        def check(step, index):
-            node = step.node or lab.nodes[0]
-            result = backend.exec(ids[node], step.check, timeout=step.timeout)
-            if step.architecture:
-                result = architecture.verify(backend, ids[node], lab.architecture, result)
-            if verbose:  # what the learner would read
-                for line in result.output.rstrip().splitlines():
-                    say(f"{lab.slug:<32} step {index}   | {line}")
-            return result
-
         for index, step in enumerate(lab.steps, start=1):
             t = time.monotonic()
             result = check(step, index)
+            failed = result.exit_code != 0
             record(
                 f"step {index}",
                 "check fails before",
-                result.exit_code != 0,
+                failed,
                 t,
-                "" if result.exit_code != 0 else "the check passed before the work was done",
+                "" if failed else "the check passed before the work was done",
             )
         for index, step in enumerate(lab.steps, start=1):
             t = time.monotonic()
-            node = step.node or lab.nodes[0]
-            solution = backend.exec(ids[node], step.solution, timeout=max(step.timeout, 120))
+            solution = runner.run_solution(backend, ids, lab, step)
             if solution.exit_code != 0:
-                record(
-                    f"step {index}",
-                    "solution runs",
-                    False,
-                    t,
-                    f"exit {solution.exit_code}: {last_line(solution.output)}",
-                )
+                record(f"step {index}", "solution runs", False, t, f"exit {solution.exit_code}: {last_line(solution)}")
                 continue
             result = check(step, index)
+            passed = result.exit_code == 0
             record(
                 f"step {index}",
                 "check passes after",
-                result.exit_code == 0,
+                passed,
                 t,
-                "" if result.exit_code == 0 else f"exit {result.exit_code}: {last_line(result.output)}",
+                "" if passed else f"exit {result.exit_code}: {last_line(result)}",
             )
         # Each sabotage starts from the solved state and is undone by the solution afterwards,
         # so it proves its own step's check and never leaks into the next one.
         for index, step in enumerate(lab.steps, start=1):
-            if not step.sabotage.strip():
+            if not step.sabotage_script.strip():
                 continue
             t = time.monotonic()
-            node = step.node or lab.nodes[0]
-            backend.exec(ids[node], step.sabotage, timeout=max(step.timeout, 60))
+            runner.run_sabotage(backend, ids, lab, step)
             result = check(step, index)
+            failed = result.exit_code != 0
             record(
                 f"step {index}",
                 "check fails sabotaged",
-                result.exit_code != 0,
+                failed,
                 t,
-                "" if result.exit_code != 0 else "the check still passed after the sabotage",
+                "" if failed else "the check still passed after the sabotage",
             )
-            backend.exec(ids[node], step.solution, timeout=max(step.timeout, 120))
+            runner.run_solution(backend, ids, lab, step)
+    except runner.SetupFailed as e:
+        record("-", "setup", False, started, f"exit {e.result.exit_code}: {last_line(e.result)}")
     except SandboxError as e:
         record("-", "sandbox", False, started, str(e)[:200])
     finally:
@@ -141,15 +125,12 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
             remove = f"docker rm -f {' '.join(f'{prefix}-{n}' for n in ids)}"
             say(f"{lab.slug:<32} remove with: {remove}" + (f" && docker network rm {network}" if network else ""))
         else:
-            for sandbox_id in ids.values():
-                backend.remove(sandbox_id)
-            if network:
-                backend.remove_network(network)
+            runner.tear_down(backend, ids, network)
     return run
 
 
-def last_line(output: str) -> str:
-    lines = [line for line in output.strip().splitlines() if line.strip()]
+def last_line(result: ExecResult) -> str:
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
     return lines[-1][:160] if lines else "(no output)"
 
 

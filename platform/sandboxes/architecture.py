@@ -13,7 +13,9 @@ import time
 
 from django.core.cache import cache
 
+from sandboxes.backends import get_backend
 from sandboxes.backends.base import ExecResult
+from sandboxes.models import LabSession, Sandbox
 
 TRAFFIC_WINDOW = 6.0  # seconds after terminal traffic during which snapshots follow each other
 MIN_INTERVAL = 0.5  # seconds between two snapshots of one sandbox
@@ -86,9 +88,6 @@ def store(session_id: int, node: str, model: dict, target: dict | None = None, t
 
 def take_snapshot(session_id: int, node: str) -> dict | None:
     """Worker side: read the sandbox's engine and store its diagram; None if there is no sandbox."""
-    from sandboxes.backends import get_backend
-    from sandboxes.models import LabSession, Sandbox
-
     sandbox = (
         Sandbox.objects.filter(
             session_id=session_id, node=node, session__state=LabSession.READY, removed_at__isnull=True

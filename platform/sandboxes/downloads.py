@@ -10,6 +10,7 @@ import tarfile
 from django.conf import settings
 from django.core.cache import cache
 
+from sandboxes import queues
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from sandboxes.models import LabSession
@@ -23,11 +24,9 @@ def key(token: str) -> str:
 
 
 def request_download(session: LabSession) -> str:
-    from sandboxes.tasks import pack_work
-
     token = secrets.token_urlsafe(16)
     cache.set(key(token), {"session": session.pk, "state": "packing"}, TTL)
-    pack_work.apply_async(args=[session.pk, token], queue=f"sandboxes.{session.host}", expires=60)
+    queues.send_to_host(queues.PACK_WORK, session.host, session.pk, token, expires=60)
     return token
 
 

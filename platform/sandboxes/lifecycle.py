@@ -15,8 +15,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from console.models import audit
+from labs import checks, runner
 from labs.models import Lab
-from sandboxes import events, placement, pool
+from sandboxes import events, placement, pool, queues
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from sandboxes.limits import limit
@@ -53,8 +55,6 @@ def create_session(user, lab: Lab) -> LabSession:
             f"You have started {recent} labs in the last hour, the most allowed. Please wait a little "
             "before starting another; your running work is not affected."
         )
-    from sandboxes.tasks import provision_session
-
     with transaction.atomic():
         placement.lock_hosts()
         host = placement.pick_host(lab.profile, len(lab.nodes), lab.image)
@@ -68,7 +68,7 @@ def create_session(user, lab: Lab) -> LabSession:
         for node in lab.nodes:
             Sandbox.objects.create(session=session, node=node, name=sandbox_name(session.pk, node))
         if host:
-            transaction.on_commit(lambda: provision_session.apply_async(args=[session.pk], queue=f"sandboxes.{host}"))
+            queues.send_to_host(queues.PROVISION, host, session.pk)
         else:
             transaction.on_commit(placement.dispatch_waiting)
     return session
@@ -103,14 +103,14 @@ def set_state(session: LabSession, state: str, progress: int, message: str) -> N
 
 
 def provision(session_id: int) -> None:
-    """Create, start and set up every node of a session; publish progress as it goes."""
+    """Bring a session's lab up (labs/runner.py, the path labtest takes too), publishing progress."""
     claimed = LabSession.objects.filter(
         pk=session_id, state__in=[LabSession.QUEUED, LabSession.CREATING, LabSession.STARTING, LabSession.SETUP]
     ).update(state=LabSession.CREATING)
     if not claimed:
         return  # ended, failed or ready already
     session = LabSession.objects.select_related("lab").get(pk=session_id)
-    lab = session.lab
+    lab = session.lab.definition()
     backend = get_backend(session.host)
     labels = {
         "berth.prefix": settings.SANDBOX_PREFIX,
@@ -118,49 +118,27 @@ def provision(session_id: int) -> None:
         "berth.user": str(session.user_id),
         "berth.lab": lab.slug,
     }
+    sandboxes = {sandbox.node: sandbox for sandbox in session.sandboxes.all()}
+
+    def created(node: str, sandbox_id: str) -> None:
+        sandboxes[node].container_id = sandbox_id
+        sandboxes[node].save(update_fields=["container_id"])
+
+    def claim(node: str) -> str | None:  # a retried task keeps the warm sandbox it took
+        return sandboxes[node].container_id or pool.claim(session.host, sandboxes[node], lab.image, lab.profile)
+
     try:
-        set_state(session, LabSession.CREATING, 10, "Creating your sandbox")
-        network = None
-        if len(lab.nodes) > 1:
-            network = network_name(session.pk)
-            backend.create_network(network, labels)
-        sandboxes = list(session.sandboxes.all())
-        resumed = resume_kept(session, sandboxes, backend)
-        for sandbox in [] if resumed else sandboxes:
-            if not sandbox.container_id and len(sandboxes) == 1 and not lab.resources:
-                sandbox.container_id = pool.claim(session.host, sandbox, lab.image, lab.profile) or ""
-                if sandbox.container_id:
-                    sandbox.save(update_fields=["container_id"])
-                    set_state(session, LabSession.CREATING, 40, "Taking a warm sandbox")
-                    continue
-            spec = pool.spec_for(
-                sandbox.name,
-                lab.image,
-                lab.profile,
-                sandbox.node,
-                {**labels, "berth.node": sandbox.node},
-                network,
-                lab.resources,
-            )
-            sandbox.container_id = backend.create(spec)
-            sandbox.save(update_fields=["container_id"])
-        set_state(session, LabSession.STARTING, 30, "Starting")
-        for sandbox in sandboxes:
-            backend.start(sandbox.container_id)
-        phase_progress = {"starting engine": 45, "starting registry": 55, "loading images": 65}
-        for sandbox in sandboxes:
-            backend.wait_ready(
-                sandbox.container_id,
-                settings.SANDBOX_READY_TIMEOUT,
-                lambda phase: set_state(
-                    session, LabSession.STARTING, phase_progress.get(phase, 50), phase.capitalize()
-                ),
-            )
-        if not resumed:  # a resumed sandbox is already set up, and holds the learner's work
-            set_state(session, LabSession.SETUP, 80, "Preparing the lab")
-            run_setup(session, backend, sandboxes)
-        else:
-            set_state(session, LabSession.SETUP, 90, "Back where you left off")
+        runner.bring_up(
+            backend,
+            lab,
+            names={node: sandbox.name for node, sandbox in sandboxes.items()},
+            labels=labels,
+            network=network_name(session.pk) if len(lab.nodes) > 1 else None,
+            progress=lambda phase, percent, message: set_state(session, phase, percent, message),
+            resume=lambda: resume_kept(session, list(sandboxes.values()), backend),
+            claim=claim if len(lab.nodes) == 1 and not lab.resources else None,
+            created=created,
+        )
     except Cancelled:
         remove_sandboxes(session)  # ended by the learner or an admin while starting
         return
@@ -202,24 +180,24 @@ def kept_set(kept: Sandbox):
     return kept.session.sandboxes.filter(kept_until__isnull=False, removed_at__isnull=True)
 
 
-def resume_kept(session: LabSession, sandboxes: list[Sandbox], backend) -> bool:
+def resume_kept(session: LabSession, sandboxes: list[Sandbox], backend) -> dict[str, str] | None:
     """Hand the learner's kept sandboxes to this session: the same containers, renamed (and moved
-    to this session's network), started again with their files and (on Docker days) their inner
-    engines' images, containers and volumes."""
+    to this session's network), with their files and (on Docker days) their inner engines'
+    images, containers and volumes. Returns {node: sandbox id}, or None when there are none."""
     kept = kept_sandbox(session.user, session.lab)
     if kept is None or kept.session.host != session.host:
-        return False
+        return None
     old_session = kept.session
     by_node = {k.node: k for k in kept_set(kept)}
     if set(by_node) != {s.node for s in sandboxes}:
-        return False  # the lab's nodes changed since: start fresh
+        return None  # the lab's nodes changed since: start fresh
     with transaction.atomic():
         claimed = Sandbox.objects.filter(
             pk__in=[k.pk for k in by_node.values()], kept_until__isnull=False, removed_at__isnull=True
         ).update(kept_until=None, removed_at=timezone.now())
         if claimed != len(by_node):
             transaction.set_rollback(True)
-            return False  # another start took them
+            return None  # another start took them
     set_state(session, LabSession.CREATING, 20, "Resuming your sandbox" + ("es" if len(sandboxes) > 1 else ""))
     for sandbox in sandboxes:
         container_id = by_node[sandbox.node].container_id
@@ -230,23 +208,7 @@ def resume_kept(session: LabSession, sandboxes: list[Sandbox], backend) -> bool:
         sandbox.save(update_fields=["container_id"])
     if len(sandboxes) > 1:
         backend.remove_network(network_name(old_session.pk))
-    return True
-
-
-def run_setup(session: LabSession, backend, sandboxes: list[Sandbox]) -> None:
-    lab = session.lab
-    by_node = {s.node: s for s in sandboxes}
-    for item in lab.files:
-        node = item.get("node") or lab.nodes[0]
-        backend.put_file(by_node[node].container_id, item["path"], item["content"].encode(), int(item["mode"], 8))
-    if lab.setup.strip():
-        for sandbox in sandboxes:
-            result = backend.exec(sandbox.container_id, lab.setup, timeout=180)
-            if result.exit_code != 0:
-                raise SandboxError(
-                    f"setup of {lab.slug} on {sandbox.node} exited {result.exit_code}: {result.output[-2000:]}",
-                    "The lab's setup script failed; the instructors have been told.",
-                )
+    return {sandbox.node: sandbox.container_id for sandbox in sandboxes}
 
 
 def fail(session: LabSession, learner_message: str) -> None:
@@ -259,6 +221,24 @@ def fail(session: LabSession, learner_message: str) -> None:
     )
     events.publish(session.pk, "progress", state=LabSession.FAILED, progress=100, message=learner_message)
     remove_sandboxes(session)
+
+
+def request_end(session: LabSession, reason: str, actor, keep: bool = True) -> bool:
+    """End a live session from the web tier: marked ended at once (nobody reattaches, its slots
+    are free), then its host's worker keeps or removes its sandboxes (`end`); audited. False when
+    it had ended already."""
+    if not LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
+        state=LabSession.ENDED, end_reason=reason, message="Ended"
+    ):
+        return False
+    if session.host:
+        queues.send_to_host(queues.END_SESSION, session.host, session.pk, reason, keep)
+    else:  # still waiting in line: no sandbox was made
+        LabSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+        events.publish(session.pk, "progress", state=LabSession.ENDED, progress=100, message=f"Ended: {reason}")
+    action = "lab.end" if actor.pk == session.user_id else "session.end"
+    audit(actor, action, f"session {session.pk} ({session.user.username}, {session.lab.slug})", reason)
+    return True
 
 
 def end(session_id: int, reason: str, keep: bool = True) -> None:
@@ -346,26 +326,6 @@ def extend_active(host: str, now) -> int:
     return sum(extend(session) for session in near_end)
 
 
-def close_interrupted_checks(host: str, now) -> int:
-    """A check whose worker died (SIGKILL, a lost machine) would stay "running" until the broker
-    redelivers it, an hour later: past its own timeout and a minute more, it is closed with a
-    message, and the learner can check again."""
-    from labs.checks import finish
-    from labs.models import CheckRun
-
-    closed = 0
-    stale = CheckRun.objects.filter(
-        session__host=host, state=CheckRun.RUNNING, started_at__lt=now - timedelta(seconds=60)
-    ).select_related("step", "session")
-    for run in stale:
-        if run.started_at + timedelta(seconds=run.step.timeout_seconds + 60) < now:
-            finish(
-                run, CheckRun.ERROR, None, "The check was interrupted (the worker running it stopped). Run it again."
-            )
-            closed += 1
-    return closed
-
-
 def reap(host: str) -> dict:
     """End expired and idle sessions, and reconcile the database with what the engine runs."""
     now = timezone.now()
@@ -386,7 +346,7 @@ def reap(host: str) -> dict:
 
     backend = get_backend(host)
     counts["pool_removed"] = pool.discard_stale(host)
-    counts["checks_interrupted"] = close_interrupted_checks(host, now)
+    counts["checks_interrupted"] = checks.close_interrupted(host, now)
     counts["kept_expired"] = 0
     for sandbox in Sandbox.objects.filter(session__host=host, kept_until__lt=now, removed_at__isnull=True):
         discard_kept(sandbox)

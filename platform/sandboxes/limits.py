@@ -6,6 +6,8 @@ import time
 
 from django.conf import settings
 
+from sandboxes.models import PlatformLimits
+
 # name: (type, minimum, what it means) -- the console's form is made from this table
 EDITABLE = {
     "SANDBOX_SESSIONS_PER_LEARNER": (int, 1, "live labs per learner"),
@@ -44,8 +46,6 @@ def overrides() -> dict:
     """The console's saved values (read at most once a second per process)."""
     global _cache
     if time.monotonic() - _cache[0] > 1.0:
-        from sandboxes.models import PlatformLimits
-
         row = PlatformLimits.objects.filter(pk=1).first()
         _cache = (time.monotonic(), dict(row.values) if row else {})
     return _cache[1]

@@ -4,7 +4,7 @@ When every host is full, the session waits in line and is placed as soon as slot
 from django.conf import settings
 from django.db import transaction
 
-from sandboxes import events
+from sandboxes import events, queues
 from sandboxes.models import LabSession, SandboxHost, WarmSandbox
 
 
@@ -76,8 +76,6 @@ def dispatch_waiting() -> int:
     """Place waiting sessions, oldest first, while hosts have room; tell the rest their place.
     Runs after every start and end, so it stays cheap with a long line: a shape of lab that found
     no room is not tried again this round, and only a place that changed is written and sent."""
-    from sandboxes.tasks import provision_session
-
     placed = 0
     full: set[tuple] = set()  # (profile, nodes, image) no host has room for, this round
     for position, session in enumerate(waiting(), start=1):
@@ -91,11 +89,7 @@ def dispatch_waiting() -> int:
                     host=host, message="Waiting for a worker"
                 ):
                     placed += 1
-                    transaction.on_commit(
-                        lambda pk=session.pk, host=host: provision_session.apply_async(
-                            args=[pk], queue=f"sandboxes.{host}"
-                        )
-                    )
+                    queues.send_to_host(queues.PROVISION, host, session.pk)
             if host:
                 continue  # placed, here or by a dispatch running at the same time
             full.add(shape)

@@ -4,7 +4,9 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from sandboxes import architecture, downloads, lifecycle, placement, pool
+from sandboxes import architecture, downloads, lifecycle, placement, pool, queues
+from sandboxes.models import Sandbox
+from terminals.recording import drop_old_recordings
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -27,9 +29,7 @@ def reap_sandboxes() -> None:
     """On the beat schedule: fan out one reaper per Docker host, on that host's queue; drop
     terminal recordings past their keeping time."""
     for host in settings.DOCKER_HOSTS:
-        reap_host.apply_async(args=[host], queue=f"sandboxes.{host}")
-    from terminals.recording import drop_old_recordings
-
+        queues.send_to_host(queues.REAP_HOST, host, host)
     drop_old_recordings()
 
 
@@ -42,7 +42,7 @@ def refill_pool_host(host: str) -> int:
 def refill_pools() -> None:
     """On the beat schedule: top up every host's warm pool, on that host's queue."""
     for host in settings.DOCKER_HOSTS:
-        refill_pool_host.apply_async(args=[host], queue=f"sandboxes.{host}")
+        queues.send_to_host(queues.REFILL_POOL, host, host)
 
 
 @shared_task
@@ -54,11 +54,11 @@ def dispatch_waiting_task() -> int:
 def reconcile_on_start(sender, **kwargs):
     """A worker that (re)starts first reconciles the hosts it serves: whatever a killed worker
     left half-made is cleaned up, then the warm pool is refilled."""
-    queues = {q.name for q in sender.app.amqp.queues.consume_from.values()} if sender else set()
+    consumed = {q.name for q in sender.app.amqp.queues.consume_from.values()} if sender else set()
     for host in settings.DOCKER_HOSTS:
-        if f"sandboxes.{host}" in queues:
-            reap_host.apply_async(args=[host], queue=f"sandboxes.{host}")
-            refill_pool_host.apply_async(args=[host], queue=f"sandboxes.{host}")
+        if queues.host_queue(host) in consumed:
+            queues.send_to_host(queues.REAP_HOST, host, host)
+            queues.send_to_host(queues.REFILL_POOL, host, host)
 
 
 @shared_task
@@ -70,7 +70,7 @@ def sample_host(host: str) -> dict:
 def sample_hosts() -> None:
     """On the beat schedule: engine health and sandbox stats for the admin console."""
     for host in settings.DOCKER_HOSTS:
-        sample_host.apply_async(args=[host], queue=f"sandboxes.{host}", expires=15)
+        queues.send_to_host(queues.SAMPLE_HOST, host, host, expires=15)
 
 
 @shared_task
@@ -88,8 +88,6 @@ def pack_work(session_id: int, token: str) -> None:
 @shared_task
 def discard_kept_sandbox(sandbox_id: int) -> None:
     """The learner chose a fresh start over their kept sandbox."""
-    from sandboxes.models import Sandbox
-
     sandbox = Sandbox.objects.select_related("session").get(pk=sandbox_id)
     if sandbox.removed_at is None:
         lifecycle.discard_kept(sandbox)

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from course import export
 from labs.models import Lab
 from labs.selftest import run_lab
-from sandboxes import placement
+from sandboxes import placement, queues
 from studio import versions
 from studio.models import ContentVersion, SelfTestRun
 
@@ -64,8 +64,6 @@ def start_self_test(
 
 def record_run(lab_slug: str, text_or_version: str | ContentVersion, user, trigger: str):
     """The queued run and the task signature that will run it (not sent yet)."""
-    from studio.tasks import run_self_test_task
-
     if isinstance(text_or_version, ContentVersion):
         version, text = text_or_version, None  # the worker reads the version's own text
     else:
@@ -81,7 +79,7 @@ def record_run(lab_slug: str, text_or_version: str | ContentVersion, user, trigg
                 raise Refused(f"A test of {lab_slug} is already {active.state}: wait for it to finish.", active)
         host = host_for(lab)
         run = SelfTestRun.objects.create(lab_slug=lab_slug, version=version, trigger=trigger, requested_by=user)
-    task = run_self_test_task.si(run.pk, host, text).set(queue=f"sandboxes.{host}")
+    task = queues.task_on_host(queues.RUN_SELF_TEST, host, run.pk, host, text)
     return run, task
 
 

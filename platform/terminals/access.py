@@ -4,7 +4,9 @@ import logging
 
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
 
+from console.models import audit
 from sandboxes.models import LabSession, Sandbox
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,6 @@ def own_terminal(user, session_id: int, node: str) -> tuple[str, str] | None:
 @database_sync_to_async
 def touch_activity(session_id: int) -> None:
     """A hint for the idle reaper: when the database is away, typing goes on without it."""
-    from django.utils import timezone
-
     close_old_connections()
     try:
         LabSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
@@ -73,6 +73,4 @@ def watch_target(user, session_id: int, node: str) -> tuple[str, str, str] | Non
 
 @database_sync_to_async
 def record_watch(user, target: str, started: bool) -> None:
-    from console.models import audit
-
     audit(user, "session.watch" if started else "session.unwatch", target)

@@ -5,8 +5,13 @@ resizes) with timestamps, and writes it to the database in chunks, every few sec
 import codecs
 import json
 import time
+from datetime import timedelta
 
 from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from terminals.models import Recording, RecordingChunk
 
 FLUSH_SECONDS = 5.0
 FLUSH_BYTES = 64 * 1024
@@ -14,8 +19,6 @@ FLUSH_BYTES = 64 * 1024
 
 class Recorder:
     def __init__(self, session_id: int, node: str, rows: int, cols: int):
-        from terminals.models import Recording
-
         self.started = time.monotonic()
         self.recording = Recording.objects.create(session_id=session_id, node=node, width=cols, height=rows)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -60,10 +63,6 @@ class Recorder:
         return chunk
 
     def write(self, chunk: tuple[int, str]) -> None:
-        from django.db import close_old_connections
-
-        from terminals.models import Recording, RecordingChunk
-
         close_old_connections()
         seq, events = chunk
         if events:
@@ -87,11 +86,5 @@ def asciicast(recording) -> str:
 
 
 def drop_old_recordings() -> int:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from terminals.models import Recording
-
     cutoff = timezone.now() - timedelta(days=settings.TERMINAL_RECORDING_DAYS)
     return Recording.objects.filter(started_at__lt=cutoff).delete()[0]

@@ -68,11 +68,10 @@ class Shell:
         self.relay.spawn(self.write_loop())
 
     async def read_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         reason = ""
         try:
             while True:
-                data = await loop.sock_recv(self.tty.sock, READ_SIZE)
+                data = await self.tty.read(READ_SIZE)
                 if not data:
                     break
                 self.spoke.set()
@@ -85,7 +84,7 @@ class Shell:
         except OSError as e:
             reason = f"the connection to the sandbox was lost ({e.strerror or e})"
         if not reason:
-            code = await asyncio.to_thread(self.relay.backend.tty_exit_code, self.tty)
+            code = await asyncio.to_thread(self.tty.exit_code)
             # No exit code: the engine lost the shell (it restarted); the sandbox itself may be fine.
             reason = "the shell exited" if code is not None else "the sandbox's engine restarted"
         await self.close(reason)
@@ -101,19 +100,18 @@ class Shell:
             await asyncio.sleep(-self.budget / rate)
 
     async def write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(self.spoke.wait(), FIRST_OUTPUT_WAIT)
         except TimeoutError:
             pass  # a shell with no prompt at all still gets its input
         while (item := await self.inputs.get()) is not None:
             if isinstance(item, tuple):
-                await asyncio.to_thread(self.relay.backend.resize_tty, self.tty, *item)
+                await asyncio.to_thread(self.tty.resize, *item)
                 if self.recorder:
                     self.recorder.resize(*item)
                 continue
             try:
-                await loop.sock_sendall(self.tty.sock, item)
+                await self.tty.write(item)
             except OSError:
                 return
 

@@ -1,3 +1,6 @@
+"""The lab panel of the day page: start, end, reset and extend a lab session, the live
+architecture view, and "Download my work". Every view acts on the learner's own session only."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
@@ -6,16 +9,21 @@ from django.views.decorators.http import require_GET, require_POST
 
 from console.models import audit
 from course.models import Lesson
-from labs.workspace import lab_panel_context, live_session
-from sandboxes import architecture, downloads, lifecycle
+from sandboxes import architecture, downloads, lifecycle, queues
 from sandboxes.access import get_own_session
 from sandboxes.limits import limit
 from sandboxes.models import LabSession, Sandbox
-from sandboxes.tasks import end_session, snapshot_architecture
+from workspace.context import lab_panel_context, live_session
 
 
 def render_panel(request, lesson, session=None):
-    return render(request, "labs/panel.html", {"lesson": lesson, **lab_panel_context(request.user, lesson, session)})
+    context = {"lesson": lesson, **lab_panel_context(request.user, lesson, session)}
+    return render(request, "workspace/panel.html", context)
+
+
+def back_to_day(session: LabSession):
+    lesson = session.lab.lessons.first()
+    return redirect("workspace:day", day=lesson.day) if lesson else redirect("course:map")
 
 
 @require_POST
@@ -31,9 +39,8 @@ def start(request, day: int):
             messages.warning(request, "You already have a lab running. End it to start this one.")
         else:
             if request.POST.get("replace") == "1":
-                for other in others:
-                    end_session.apply_async(args=[other.pk, "replaced by a new lab"], queue=f"sandboxes.{other.host}")
-                others.update(state=LabSession.ENDED, end_reason="replaced by a new lab", message="Ended")
+                for other in others.select_related("lab", "user"):
+                    lifecycle.request_end(other, "replaced by a new lab", request.user)
             try:
                 session = lifecycle.create_session(request.user, lesson.lab)
                 audit(request.user, "lab.start", f"session {session.pk} ({request.user.username}, {lesson.lab.slug})")
@@ -41,26 +48,15 @@ def start(request, day: int):
                 messages.error(request, str(e))
     if request.htmx:
         return render_panel(request, lesson, session)
-    return redirect("course:day", day=day)
-
-
-def end_for_learner(request, session: LabSession, reason: str, keep: bool = True) -> None:
-    if session.is_live:
-        LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
-            state=LabSession.ENDED, end_reason=reason, message="Ended"
-        )
-        end_session.apply_async(args=[session.pk, reason, keep], queue=f"sandboxes.{session.host}")
-        audit(request.user, "lab.end", f"session {session.pk} ({request.user.username}, {session.lab.slug}): {reason}")
+    return redirect("workspace:day", day=day)
 
 
 def forget_kept_sandbox(user, lab) -> None:
-    from sandboxes.tasks import discard_kept_sandbox
-
     kept = lifecycle.kept_sandbox(user, lab)
     if kept:
         for sandbox in list(lifecycle.kept_set(kept)):
             Sandbox.objects.filter(pk=sandbox.pk).update(kept_until=None)  # never resumed from now on
-            discard_kept_sandbox.apply_async(args=[sandbox.pk], queue=f"sandboxes.{kept.session.host}")
+            queues.send_to_host(queues.DISCARD_KEPT, kept.session.host, sandbox.pk)
 
 
 @require_POST
@@ -70,11 +66,11 @@ def end(request, session_id: int):
     if session.is_live and session.state == LabSession.READY and len(session.lab.nodes) == 1:
         if days := limit("SANDBOX_KEEP_DAYS"):
             messages.info(request, f"Lab ended. Your sandbox is kept for {days} days: starting this lab resumes it.")
-    end_for_learner(request, session, "ended by the learner")
+    lifecycle.request_end(session, "ended by the learner", request.user)
     lesson = session.lab.lessons.first()
     if request.htmx and lesson:
         return render_panel(request, lesson)
-    return redirect("course:day", day=lesson.day) if lesson else redirect("course:map")
+    return back_to_day(session)
 
 
 @require_POST
@@ -83,7 +79,7 @@ def reset(request, session_id: int):
     """Start over: this sandbox goes, a fresh one starts (the lab's setup runs again)."""
     session = get_own_session(request, session_id)
     lesson = session.lab.lessons.first()
-    end_for_learner(request, session, "reset by the learner", keep=False)
+    lifecycle.request_end(session, "reset by the learner", request.user, keep=False)
     fresh = None
     try:
         fresh = lifecycle.create_session(request.user, session.lab)
@@ -92,7 +88,7 @@ def reset(request, session_id: int):
         messages.error(request, str(e))
     if request.htmx and lesson:
         return render_panel(request, lesson, fresh)
-    return redirect("course:day", day=lesson.day) if lesson else redirect("course:map")
+    return back_to_day(session)
 
 
 @require_GET
@@ -110,9 +106,8 @@ def extend(request, session_id: int):
     if not lifecycle.extend(session):
         messages.info(request, "This lab cannot be extended further.")
     if request.htmx:
-        return render(request, "labs/timer.html", {"session": session})
-    lesson = session.lab.lessons.first()
-    return redirect("course:day", day=lesson.day) if lesson else redirect("course:map")
+        return render(request, "workspace/timer.html", {"session": session})
+    return back_to_day(session)
 
 
 @require_GET
@@ -127,7 +122,7 @@ def architecture_view(request, session_id: int):
         return JsonResponse({"state": session.state}, status=409)
     snapshot = architecture.latest(session.pk, node)
     if architecture.snapshot_wanted(session.pk, node, snapshot):
-        snapshot_architecture.apply_async(args=[session.pk, node], queue=f"sandboxes.{session.host}", expires=10)
+        queues.send_to_host(queues.SNAPSHOT_ARCHITECTURE, session.host, session.pk, node, expires=10)
     if snapshot is None:
         return JsonResponse({"state": "reading"}, status=202)
     if snapshot["hash"] == request.GET.get("since"):
@@ -143,7 +138,7 @@ def download(request, session_id: int):
     if session.state != LabSession.READY:
         raise Http404("no sandbox to pack")
     token = downloads.request_download(session)
-    return render(request, "labs/download.html", {"session": session, "token": token, "state": "packing"})
+    return render(request, "workspace/download.html", {"session": session, "token": token, "state": "packing"})
 
 
 @require_GET
@@ -154,7 +149,7 @@ def download_status(request, session_id: int, token: str):
     if entry is None:
         raise Http404("this download has expired")
     context = {**{k: v for k, v in entry.items() if k not in ("data", "session")}, "session": session, "token": token}
-    return render(request, "labs/download.html", context)
+    return render(request, "workspace/download.html", context)
 
 
 @require_GET

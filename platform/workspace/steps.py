@@ -1,3 +1,5 @@
+"""A lab step on the day page: its partial, its Check button and its solution."""
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -5,13 +7,13 @@ from django.views.decorators.http import require_GET, require_POST
 from course.progress import passed_step_ids
 from labs.checks import CheckRefused, start_check
 from labs.models import SolutionReveal
-from labs.workspace import step_context
 from sandboxes.access import get_own_session
+from workspace.context import step_context
 
 
 def render_step(request, session, step, error=""):
     context = step_context(request.user, step, session, passed_step_ids(request.user, session.lab))
-    return render(request, "labs/step.html", {**context, "error": error})
+    return render(request, "workspace/step.html", {**context, "error": error})
 
 
 @require_POST
@@ -26,7 +28,7 @@ def check(request, session_id: int, position: int):
         error = str(e)
     if request.htmx:
         return render_step(request, session, step, error)
-    return redirect("course:day", day=session.lab.lessons.first().day)
+    return redirect("workspace:day", day=session.lab.lessons.first().day)
 
 
 @require_GET
@@ -46,4 +48,4 @@ def reveal_solution(request, session_id: int, position: int):
     )
     if request.htmx:
         return render_step(request, session, step)
-    return redirect("course:day", day=session.lab.lessons.first().day)
+    return redirect("workspace:day", day=session.lab.lessons.first().day)

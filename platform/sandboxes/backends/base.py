@@ -3,6 +3,10 @@
 A sandbox is one isolated machine for one node of one learner's lab session. The primitives are
 small so that a variant (another runtime, Kubernetes) overrides little:
 create -> start -> wait_ready -> exec / open_tty ... -> stop -> remove.
+
+This contract is the only door to an engine: nothing outside a backend's own package imports an
+engine's SDK. Expected failures are SandboxErrors; "already gone" counts as done on stop and
+remove. A backend also makes its host ready to run the lab images (`build_images`).
 """
 
 from collections.abc import Callable
@@ -51,17 +55,29 @@ class ExecResult:
 
 
 class Tty:
-    """An interactive terminal inside a sandbox: a raw, non-blocking socket plus an id to resize it."""
+    """An interactive shell inside a sandbox, as a byte stream: the relay reads what it prints
+    and writes the learner's keystrokes. Each backend attaches its own way (Docker: an exec's
+    hijacked socket; Kubernetes: the API server's exec stream)."""
 
-    def __init__(self, exec_id: str, sock):
-        self.exec_id = exec_id
-        self.sock = sock
+    async def read(self, size: int) -> bytes:
+        """Up to `size` bytes of output; b"" once the shell has ended."""
+        raise NotImplementedError
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+    async def write(self, data: bytes) -> None:
+        """Keystrokes; OSError once the shell is gone."""
+        raise NotImplementedError
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Blocking; a shell not up yet or already gone is not an error (the next resize fixes it)."""
+        raise NotImplementedError
+
+    def exit_code(self) -> int | None:
+        """Blocking: the ended shell's exit code; None when the engine no longer knows it (it
+        restarted or is gone), so the terminal can say which of the two happened."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class SandboxBackend:
@@ -130,14 +146,7 @@ class SandboxBackend:
         raise NotImplementedError
 
     def open_tty(self, sandbox_id: str, rows: int, cols: int) -> Tty:
-        raise NotImplementedError
-
-    def resize_tty(self, tty: Tty, rows: int, cols: int) -> None:
-        raise NotImplementedError
-
-    def tty_exit_code(self, tty: Tty) -> int | None:
-        """The ended shell's exit code; None when the engine no longer knows it (it restarted or
-        is gone), so the terminal can say which of the two happened."""
+        """A login shell in /root with this size (blocking)."""
         raise NotImplementedError
 
     def ping(self) -> None:
@@ -146,4 +155,10 @@ class SandboxBackend:
 
     def stats(self, sandbox_id: str) -> dict:
         """{"cpu_percent": float, "memory_bytes": int, "memory_limit": int, "pids": int}"""
+        raise NotImplementedError
+
+    # --- the host ------------------------------------------------------------------------------
+    def build_images(self, say: Callable[[str], None], only: list[str] | None = None, donors: tuple = ()) -> None:
+        """Make every lab image (labs/images/) runnable on this host, offline if need be; `donors`
+        are backends of other hosts already done, to copy from rather than build again."""
         raise NotImplementedError

@@ -1,10 +1,12 @@
-"""The Docker Engine backend: every blocking Docker SDK call of the platform lives here."""
+"""The sandbox contract on the Docker Engine API: every blocking Docker SDK call of the platform."""
 
+import asyncio
 import glob
 import hashlib
 import io
 import logging
 import select
+import socket
 import struct
 import subprocess
 import tarfile
@@ -12,11 +14,11 @@ import time
 from collections.abc import Callable
 
 import docker
-import docker.errors
 from django.conf import settings
 
-from sandboxes import profiles
 from sandboxes.backends.base import ExecResult, SandboxBackend, SandboxError, SandboxInfo, SandboxSpec, Tty
+from sandboxes.backends.docker import images, profiles
+from sandboxes.backends.docker.errors import CONFLICT, GONE, NOT_MODIFIED, EngineError, engine_call
 
 log = logging.getLogger(__name__)
 MAX_EXEC_OUTPUT = 64 * 1024  # what a check may print; the rest is cut (and not streamed)
@@ -55,6 +57,44 @@ def ensure_host_firewall() -> None:
             raise SandboxError("cannot install the firewall rules for session networks (is iptables there?)")
 
 
+class DockerTty(Tty):
+    """A `docker exec` shell with a TTY: the engine hands over the raw socket of the exec."""
+
+    def __init__(self, api, exec_id: str, sock: socket.socket):
+        self.api, self.exec_id, self.sock = api, exec_id, sock
+
+    async def read(self, size: int) -> bytes:
+        return await asyncio.get_running_loop().sock_recv(self.sock, size)
+
+    async def write(self, data: bytes) -> None:
+        await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+    def resize(self, rows: int, cols: int) -> None:
+        try:
+            with engine_call(f"resize {self.exec_id}"):
+                self.api.exec_resize(self.exec_id, height=rows, width=cols)
+        except SandboxError:
+            pass  # the shell may not be up yet or already gone; the next resize fixes it
+
+    def exit_code(self) -> int | None:
+        for _ in range(20):  # the stream can end a moment before the engine marks the exec done
+            try:
+                with engine_call(f"inspect {self.exec_id}"):
+                    info = self.api.exec_inspect(self.exec_id)
+            except SandboxError:  # unknown to the engine (it restarted) or no engine at all
+                return None
+            if not info["Running"]:
+                return info["ExitCode"] or 0
+            time.sleep(0.05)
+        return 0
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
 class DockerBackend(SandboxBackend):
     def __init__(self, host: str, url: str):
         super().__init__(host, url)
@@ -66,7 +106,8 @@ class DockerBackend(SandboxBackend):
     def disk_quota(self) -> bool:
         """Whether this engine can cap a container's disk (asked once)."""
         if self._disk_quota is None:
-            info = self.api.info()
+            with engine_call(f"info of engine {self.host}"):
+                info = self.api.info()
             status = dict(info.get("DriverStatus") or [])
             self._disk_quota = info.get("Driver") in ("btrfs", "zfs") or (
                 info.get("Driver") == "overlay2" and status.get("Backing Filesystem") == "xfs"
@@ -93,23 +134,23 @@ class DockerBackend(SandboxBackend):
                 {spec.network: self.api.create_endpoint_config(aliases=[spec.hostname])}
             )
         try:
-            return self.api.create_container(
-                **profiles.container_config(spec), host_config=host, networking_config=networking
-            )["Id"]
-        except docker.errors.ImageNotFound as e:
-            raise SandboxError(str(e), f"The lab image {spec.image} is not built on this host.") from e
-        except docker.errors.APIError as e:
-            if e.status_code == 409 and (existing := self._own_container(spec)):  # made concurrently by a retry
+            with engine_call(f"create {spec.name}", "The sandbox could not be started."):
+                return self.api.create_container(
+                    **profiles.container_config(spec), host_config=host, networking_config=networking
+                )["Id"]
+        except EngineError as e:
+            if e.status == CONFLICT and (existing := self._own_container(spec)):  # made concurrently by a retry
                 return existing
-            raise SandboxError(f"create {spec.name}: {e}") from e
+            if e.status == GONE:  # the image
+                raise SandboxError(str(e), f"The lab image {spec.image} is not built on this host.") from e
+            raise
 
     def _own_container(self, spec: SandboxSpec) -> str | None:
         """The id of the container named spec.name, if it was made for this very spec; a container
         of that name made for anything else (another session, another installation) is an error,
         never adopted."""
-        try:
-            info = self.api.inspect_container(spec.name)
-        except docker.errors.NotFound:
+        info = self._inspect(spec.name)
+        if info is None:
             return None
         labels = info["Config"].get("Labels") or {}
         if any(labels.get(key) != value for key, value in spec.labels.items()):
@@ -117,10 +158,8 @@ class DockerBackend(SandboxBackend):
         return info["Id"]
 
     def start(self, sandbox_id: str) -> None:
-        try:
+        with engine_call(f"start {sandbox_id}", "The sandbox could not be started."):
             self.api.start(sandbox_id)
-        except docker.errors.APIError as e:
-            raise SandboxError(f"start {sandbox_id}: {e}") from e
 
     def wait_ready(self, sandbox_id: str, timeout: float, progress: Callable[[str], None]) -> None:
         """Poll the sandbox's own readiness marker (written by berth-init), reporting its phases."""
@@ -149,16 +188,19 @@ class DockerBackend(SandboxBackend):
         )
 
     def rename(self, sandbox_id: str, name: str) -> None:
-        try:
+        with engine_call(f"rename {sandbox_id} to {name}", "The sandbox could not be started."):
             self.api.rename(sandbox_id, name)
-        except docker.errors.APIError as e:
-            raise SandboxError(f"rename {sandbox_id} to {name}: {e}") from e
 
     def poll(self, sandbox_id: str) -> bool:
-        try:
-            return self.api.inspect_container(sandbox_id)["State"]["Running"]
-        except docker.errors.NotFound:
-            return False
+        info = self._inspect(sandbox_id)
+        return bool(info and info["State"]["Running"])
+
+    def _inspect(self, sandbox_id: str) -> dict | None:
+        """The container's details; None when it is gone."""
+        info = None
+        with engine_call(f"inspect {sandbox_id}", done_if=(GONE,)):
+            info = self.api.inspect_container(sandbox_id)
+        return info
 
     # A container paused inside a Docker-day sandbox sits in a frozen cgroup: its processes never
     # see the kill, and stopping or removing the sandbox hangs. Thaw everything inside first.
@@ -171,7 +213,7 @@ class DockerBackend(SandboxBackend):
     def thaw(self, sandbox_id: str) -> None:
         try:
             self._run(sandbox_id, ["sh", "-c", self.THAW], timeout=20)
-        except (SandboxError, docker.errors.APIError):
+        except SandboxError:
             pass  # not running: nothing frozen can hold it
 
     def thaw_from_host(self, container_id: str) -> None:
@@ -194,42 +236,34 @@ class DockerBackend(SandboxBackend):
 
     def stop(self, sandbox_id: str) -> None:
         self.thaw(sandbox_id)
-        try:
+        with engine_call(f"stop {sandbox_id}", done_if=(GONE, NOT_MODIFIED, CONFLICT)):
             self.api.stop(sandbox_id, timeout=2)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as e:
-            if e.status_code not in (304, 409):
-                raise
 
     def remove(self, sandbox_id: str) -> None:
-        volumes = []
+        info = self._inspect(sandbox_id)
+        if info is None:
+            return  # already gone
+        if info["State"].get("Running"):
+            self.thaw(sandbox_id)
         try:
-            info = self.api.inspect_container(sandbox_id)
-            volumes = [m["Name"] for m in info.get("Mounts", []) if m.get("Type") == "volume"]
-            if info["State"].get("Running"):
-                self.thaw(sandbox_id)
-            try:
+            with engine_call(f"remove {sandbox_id}", done_if=(GONE, CONFLICT)):  # 409: removal in progress
                 self.api.remove_container(sandbox_id, force=True, v=True)
-            except docker.errors.APIError as e:
-                if e.status_code in (404, 409):  # 409: removal already in progress
-                    raise
-                log.warning("removing %s failed (%s): thawing it from the host, trying again", sandbox_id[:12], e)
-                self.thaw_from_host(info["Id"])
+        except EngineError as e:
+            log.warning("removing %s failed (%s): thawing it from the host, trying again", sandbox_id[:12], e)
+            self.thaw_from_host(info["Id"])
+            with engine_call(f"remove {sandbox_id}", done_if=(GONE, CONFLICT)):
                 self.api.remove_container(sandbox_id, force=True, v=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as e:
-            if e.status_code != 409:
-                raise
-        for volume in volumes:
-            try:
-                self.api.remove_volume(volume, force=True)
-            except docker.errors.NotFound:
-                pass
+        for mount in info.get("Mounts", []):
+            if mount.get("Type") == "volume":
+                with engine_call(f"remove volume {mount['Name']}", done_if=(GONE,)):
+                    self.api.remove_volume(mount["Name"], force=True)
+
+    def _own_containers(self) -> list[dict]:
+        with engine_call(f"list the sandboxes of {self.host}"):
+            return self.api.containers(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"})
 
     def list_sandboxes(self) -> list[SandboxInfo]:
-        found = self.api.containers(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"})
+        found = self._own_containers()
         return [
             SandboxInfo(
                 c["Id"], c["Names"][0].lstrip("/"), c.get("Labels") or {}, c["State"] == "running", c["Created"]
@@ -238,21 +272,18 @@ class DockerBackend(SandboxBackend):
         ]
 
     def remove_orphaned_storage(self) -> int:
-        in_use = {
-            m["Name"]
-            for c in self.api.containers(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"})
-            for m in c.get("Mounts", [])
-            if m.get("Type") == "volume"
-        }
+        in_use = {m["Name"] for c in self._own_containers() for m in c.get("Mounts", []) if m.get("Type") == "volume"}
         removed = 0
-        volumes = self.api.volumes(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}).get("Volumes") or []
-        for volume in volumes:
+        with engine_call(f"list the volumes of {self.host}"):
+            volumes = self.api.volumes(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}).get("Volumes")
+        for volume in volumes or []:
             if volume["Name"] in in_use:
                 continue
             try:
-                self.api.remove_volume(volume["Name"])
+                with engine_call(f"remove volume {volume['Name']}"):
+                    self.api.remove_volume(volume["Name"])
                 removed += 1
-            except docker.errors.APIError:
+            except EngineError:
                 pass  # in use after all (a sandbox being created right now), or already gone
         return removed
 
@@ -261,32 +292,27 @@ class DockerBackend(SandboxBackend):
         with SESSION_BRIDGE_PREFIX, so one host firewall rule keeps every session off the host."""
         if self.url.startswith("unix://"):
             ensure_host_firewall()
-        if self.api.networks(names=[name]):
-            return
         bridge = SESSION_BRIDGE_PREFIX + hashlib.sha1(name.encode()).hexdigest()[:11]  # 15 characters at most
-        self.api.create_network(
-            name,
-            driver="bridge",
-            internal=True,
-            labels=labels,
-            check_duplicate=True,
-            options={"com.docker.network.bridge.name": bridge},
-        )
+        with engine_call(f"create network {name}", "The sandbox's network could not be made."):
+            if self.api.networks(names=[name]):
+                return
+            self.api.create_network(
+                name,
+                driver="bridge",
+                internal=True,
+                labels=labels,
+                check_duplicate=True,
+                options={"com.docker.network.bridge.name": bridge},
+            )
 
     def move_to_network(self, sandbox_id: str, old: str, new: str, alias: str) -> None:
-        try:
+        with engine_call(f"move {sandbox_id} from {old} to {new}", "Your sandboxes could not be resumed."):
             self.api.connect_container_to_network(sandbox_id, new, aliases=[alias])
             self.api.disconnect_container_from_network(sandbox_id, old)
-        except docker.errors.APIError as e:
-            raise SandboxError(
-                f"move {sandbox_id} from {old} to {new}: {e}", "Your sandboxes could not be resumed."
-            ) from e
 
     def remove_network(self, name: str) -> None:
-        try:
+        with engine_call(f"remove network {name}", done_if=(GONE,)):
             self.api.remove_network(name)
-        except docker.errors.NotFound:
-            pass
 
     # --- work inside -------------------------------------------------------------------------
     def put_file(self, sandbox_id: str, path: str, content: bytes, mode: int = 0o644) -> None:
@@ -299,13 +325,16 @@ class DockerBackend(SandboxBackend):
             info.mode = mode
             info.mtime = int(time.time())
             tar.addfile(info, io.BytesIO(content))
-        self.api.put_archive(sandbox_id, directory or "/", buffer.getvalue())
+        with engine_call(f"put {path} into {sandbox_id}", "The lab's files could not be placed."):
+            self.api.put_archive(sandbox_id, directory or "/", buffer.getvalue())
 
     def get_archive(self, sandbox_id: str, path: str, max_bytes: int) -> bytes:
-        try:
-            stream, _ = self.api.get_archive(sandbox_id, path)
-        except docker.errors.NotFound as e:
-            raise SandboxError(str(e), f"{path} does not exist in the sandbox.") from e
+        found = None
+        with engine_call(f"archive {path} of {sandbox_id}", f"{path} could not be read.", done_if=(GONE,)):
+            found = self.api.get_archive(sandbox_id, path)  # 404: no such path (or sandbox)
+        if found is None:
+            raise SandboxError(f"{path} is not in {sandbox_id}", f"{path} does not exist in the sandbox.")
+        stream, _ = found
         chunks, size = [], 0
         for chunk in stream:
             size += len(chunk)
@@ -325,7 +354,7 @@ class DockerBackend(SandboxBackend):
         return self._run(sandbox_id, cmd, timeout=timeout + 5, on_output=on_output)
 
     def open_tty(self, sandbox_id: str, rows: int, cols: int) -> Tty:
-        try:
+        with engine_call(f"open tty in {sandbox_id}", "The terminal could not be opened."):
             exec_id = self.api.exec_create(
                 sandbox_id,
                 ["bash", "-l"],
@@ -335,39 +364,19 @@ class DockerBackend(SandboxBackend):
                 environment={"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)},
             )["Id"]
             sock = self.api.exec_start(exec_id, tty=True, socket=True)
-        except docker.errors.APIError as e:
-            raise SandboxError(f"open tty in {sandbox_id}: {e}", "The terminal could not be opened.") from e
         raw = getattr(sock, "_sock", sock)  # the SDK wraps unix sockets in SocketIO
         raw.setblocking(False)
-        tty = Tty(exec_id, raw)
-        self.resize_tty(tty, rows, cols)
+        tty = DockerTty(self.api, exec_id, raw)
+        tty.resize(rows, cols)
         return tty
 
-    def resize_tty(self, tty: Tty, rows: int, cols: int) -> None:
-        try:
-            self.api.exec_resize(tty.exec_id, height=rows, width=cols)
-        except docker.errors.APIError:
-            pass  # the shell may not be up yet or already gone; the next resize fixes it
-
-    def tty_exit_code(self, tty: Tty) -> int | None:
-        for _ in range(20):  # the stream can end a moment before the engine marks the exec done
-            try:
-                info = self.api.exec_inspect(tty.exec_id)
-            except Exception:  # unknown to the engine (it restarted) or no engine at all
-                return None
-            if not info["Running"]:
-                return info["ExitCode"] or 0
-            time.sleep(0.05)
-        return 0
-
     def ping(self) -> None:
-        try:
+        with engine_call(f"ping engine {self.host}"):
             self.api.ping()
-        except Exception as e:  # any failure to answer: connection refused, timeout, 5xx
-            raise SandboxError(f"engine {self.host} does not answer: {e}") from e
 
     def stats(self, sandbox_id: str) -> dict:
-        s = self.api.stats(sandbox_id, stream=False, one_shot=False)
+        with engine_call(f"stats of {sandbox_id}"):
+            s = self.api.stats(sandbox_id, stream=False, one_shot=False)
         cpu = s["cpu_stats"]["cpu_usage"]["total_usage"] - s["precpu_stats"]["cpu_usage"]["total_usage"]
         system = s["cpu_stats"].get("system_cpu_usage", 0) - s["precpu_stats"].get("system_cpu_usage", 0)
         cpus = s["cpu_stats"].get("online_cpus") or 1
@@ -389,12 +398,13 @@ class DockerBackend(SandboxBackend):
     def _run(self, sandbox_id, cmd, timeout: float = 30, on_output=None) -> ExecResult:
         """Run cmd without a TTY, demultiplexing Docker's framed output ourselves so a deadline holds."""
         try:
-            exec_id = self.api.exec_create(sandbox_id, cmd, stdout=True, stderr=True, workdir="/root")["Id"]
-            sock = self.api.exec_start(exec_id, socket=True)
-        except docker.errors.NotFound as e:
-            raise SandboxError(f"exec in {sandbox_id}: {e}", "The sandbox is gone.") from e
-        except docker.errors.APIError as e:
-            raise SandboxError(f"exec in {sandbox_id}: {e}", "The sandbox did not answer.") from e
+            with engine_call(f"exec in {sandbox_id}"):
+                exec_id = self.api.exec_create(sandbox_id, cmd, stdout=True, stderr=True, workdir="/root")["Id"]
+                sock = self.api.exec_start(exec_id, socket=True)
+        except EngineError as e:
+            if e.status == GONE:
+                raise SandboxError(str(e), "The sandbox is gone.") from e
+            raise
         raw = getattr(sock, "_sock", sock)
         deadline = time.monotonic() + timeout
         output = bytearray()
@@ -440,13 +450,20 @@ class DockerBackend(SandboxBackend):
             output += ("\n" + TRUNCATED_NOTE).encode()
         if timed_out:
             return ExecResult(124, output.decode("utf-8", "replace"), timed_out=True)
-        exit_code = self.api.exec_inspect(exec_id).get("ExitCode")
+        with engine_call(f"exec in {sandbox_id}"):
+            exit_code = self.api.exec_inspect(exec_id).get("ExitCode")
         if exit_code is None:
             exit_code = -1
         return ExecResult(exit_code, output.decode("utf-8", "replace"), timed_out=exit_code == 124)
 
     def _tail_logs(self, sandbox_id: str) -> str:
         try:
-            return self.api.logs(sandbox_id, tail=20).decode("utf-8", "replace")
-        except docker.errors.APIError:
+            with engine_call(f"logs of {sandbox_id}"):
+                return self.api.logs(sandbox_id, tail=20).decode("utf-8", "replace")
+        except EngineError:
             return "(no logs)"
+
+    # --- the host ------------------------------------------------------------------------------
+    def build_images(self, say, only=None, donors=()) -> None:
+        say(f"seccomp profile for the docker profile: {profiles.prepare()}")
+        images.build_all(self.client, say, only=only, donors=tuple(d.client for d in donors))

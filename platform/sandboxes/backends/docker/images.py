@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
-import docker.errors
 import yaml
 from django.conf import settings
+
+from sandboxes.backends.docker.errors import GONE, EngineError, engine_call
 
 BASE_IMAGE = "debian:bookworm-slim"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -31,11 +32,10 @@ def image_manifest() -> list[dict]:
 
 
 def has_image(client: docker.DockerClient, tag: str) -> bool:
-    try:
-        client.images.get(tag)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
+    found = False
+    with engine_call(f"inspect image {tag}", done_if=(GONE,)):
+        found = bool(client.images.get(tag))
+    return found
 
 
 def ensure_base(client: docker.DockerClient, say: Say, donors: tuple[docker.DockerClient, ...] = ()) -> None:
@@ -49,9 +49,10 @@ def ensure_base(client: docker.DockerClient, say: Say, donors: tuple[docker.Dock
             return
     try:
         say(f"{BASE_IMAGE}: trying to pull")
-        client.images.pull(BASE_IMAGE)
+        with engine_call(f"pull {BASE_IMAGE}"):
+            client.images.pull(BASE_IMAGE)
         return
-    except docker.errors.APIError as e:
+    except EngineError as e:
         say(f"{BASE_IMAGE}: no registry reachable ({str(e).splitlines()[0][:80]}); building it with debootstrap")
     if not shutil.which("debootstrap"):
         raise RuntimeError("debootstrap is not installed (apt-get install debootstrap) and no registry is reachable")
@@ -143,8 +144,9 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say) -> None:
 def build_all(
     client: docker.DockerClient, say: Say, only: list[str] | None = None, donors: tuple[docker.DockerClient, ...] = ()
 ) -> None:
-    ensure_base(client, say, donors)
-    for entry in image_manifest():
-        if only and entry["recipe"] not in only:
-            continue
-        build_image(client, entry, say)
+    with engine_call("build the lab images"):
+        ensure_base(client, say, donors)
+        for entry in image_manifest():
+            if only and entry["recipe"] not in only:
+                continue
+            build_image(client, entry, say)

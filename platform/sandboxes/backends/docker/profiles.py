@@ -9,10 +9,12 @@ from Docker's default that also allows keyctl, /var/lib/docker on a per-sandbox 
 --privileged, never a host bind mount, never the host's Docker socket.
 """
 
+from pathlib import Path
+
 from docker.types import Mount
 
-from sandboxes import seccomp
 from sandboxes.backends.base import SandboxSpec
+from sandboxes.backends.docker import seccomp
 
 STANDARD_CAPS_DROPPED = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"]
 
@@ -38,6 +40,11 @@ ALL_CAPS = [
 
 def docker_profile_caps() -> set[str]:
     return set(ALL_CAPS) - set(HOST_KERNEL_CAPS)
+
+
+def prepare() -> Path:
+    """What the profiles need on the worker before a sandbox starts: the docker profile's seccomp file."""
+    return seccomp.ensure_profile(docker_profile_caps())
 
 
 def engine_volume_name(spec_name: str) -> str:

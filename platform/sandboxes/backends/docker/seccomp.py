@@ -62,13 +62,12 @@ def fetch_default_profile() -> dict:
         return json.loads((Path(tmp) / "x" / PROFILE_IN_PACKAGE).read_text())
 
 
-def ensure_profile() -> Path:
-    from sandboxes.profiles import docker_profile_caps
-
+def ensure_profile(granted_caps: set[str]) -> Path:
+    """The derived profile for a sandbox holding `granted_caps`, made once."""
     path = profile_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(derive(fetch_default_profile(), docker_profile_caps()), indent=1))
+        path.write_text(json.dumps(derive(fetch_default_profile(), granted_caps), indent=1))
     return path
 
 

@@ -1,0 +1,62 @@
+"""The day page itself, its quiz, and the learner's place in the course."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from course.models import DayProgress, Lesson
+from course.progress import answer_question
+from workspace.context import lab_panel_context
+
+
+@require_GET
+@login_required
+def day(request, day: int):
+    """The lesson, its quiz and the lab panel. Reads only: the page itself reports the visit (`seen`)."""
+    lesson = get_object_or_404(Lesson.objects.select_related("module", "lab"), day=day)
+    progress = DayProgress.objects.filter(user=request.user, lesson=lesson).first()
+    context = {
+        "lesson": lesson,
+        "progress": progress,
+        "previous": Lesson.objects.filter(day__lt=day).order_by("-day").first(),
+        "next": Lesson.objects.filter(day__gt=day).order_by("day").first(),
+        "questions": quiz_questions(lesson, progress),
+        **lab_panel_context(request.user, lesson),
+    }
+    return render(request, "workspace/day.html", context)
+
+
+@require_POST
+@login_required
+def seen(request, day: int):
+    """The page, once loaded, says the learner is on this day ("Continue" on the course map)."""
+    lesson = get_object_or_404(Lesson, day=day)
+    progress, created = DayProgress.objects.get_or_create(user=request.user, lesson=lesson)
+    if not created:
+        progress.save(update_fields=["last_seen_at"])
+    return HttpResponse(status=204)
+
+
+def quiz_questions(lesson: Lesson, progress: DayProgress | None) -> list[dict]:
+    """The quiz as the page shows it: each question with the learner's standing answer."""
+    answers = progress.quiz_answers if progress else {}
+    return [{"number": n, **q, "given": answers.get(str(n))} for n, q in enumerate(lesson.quiz, start=1)]
+
+
+@require_POST
+@login_required
+def quiz_answer(request, day: int, number: int):
+    lesson = get_object_or_404(Lesson, day=day)
+    try:
+        choice = int(request.POST.get("choice", ""))
+    except ValueError:
+        return HttpResponseBadRequest("Choose one of the answers.")
+    if not 1 <= number <= len(lesson.quiz) or not 1 <= choice <= len(lesson.quiz[number - 1]["choices"]):
+        return HttpResponseBadRequest("No such question or answer.")
+    progress = answer_question(request.user, lesson, number, choice)
+    if not request.htmx:
+        return redirect(reverse("workspace:day", args=[day]) + f"#question-{number}")
+    questions = quiz_questions(lesson, progress)
+    return render(request, "workspace/quiz.html", {"lesson": lesson, "progress": progress, "questions": questions})
