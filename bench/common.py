@@ -114,8 +114,8 @@ def setup(name: str, fresh_db: bool = True, **extra: str) -> dict[str, str]:
 
 def make_standard_lesson():
     """A one-node standard-profile lab on berth/base (what tests/test_lab_engine_stack.py does)."""
-    from course.loader import save_lab
     from course.models import Lesson, Module
+    from labs.files import save_lab
     from labs.format import LabDef, StepDef
 
     lab = save_lab(

@@ -84,7 +84,7 @@ def yaml_step(step: dict) -> dict:
 
 def save_test_lab(slug, *, profile="standard", nodes=("node1",), setup="", steps=None):
     """A lab written straight to the database (as load_course would), with quiet defaults."""
-    from course.loader import save_lab
+    from labs.files import save_lab
     from labs.format import LabDef, StepDef
 
     image = "berth/docker:latest" if profile == "docker" else "berth/base:latest"

@@ -427,7 +427,7 @@ def test_every_diagram_of_the_course_parses_in_the_browser(browser, course):
 def test_continue_target_architecture_copy_paste_day_completion_and_day_keys(
     browser, stack, learner, course, sandboxes_removed_after
 ):
-    from course.loader import save_lab
+    from labs.files import save_lab
     from labs.format import LabDef, StepDef
 
     lab = save_lab(

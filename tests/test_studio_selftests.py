@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from websockets.exceptions import InvalidStatus
 
-from course import export
 from course.models import Module
+from labs import files
 from studio import selftests, tasks, versions
 from studio.models import ContentVersion, SelfTestRun
 from tests.conftest import LOGS, start_worker
@@ -195,7 +195,7 @@ def doomed_worker(transactional_db):
 def test_a_run_whose_worker_is_killed_is_closed_as_interrupted(doomed_worker, sandboxes_removed_after):
     proc, queue = doomed_worker
     lab = save_test_lab("st-doomed", setup="sleep 120")
-    run, task = selftests.record_run("st-doomed", export.lab_text(lab), None, SelfTestRun.STUDIO)
+    run, task = selftests.record_run("st-doomed", files.lab_text(lab), None, SelfTestRun.STUDIO)
     task.set(queue=queue).apply_async()
     wait_for(lambda: "on host local" in SelfTestRun.objects.get(pk=run.pk).output, 60, "the run starting")
 

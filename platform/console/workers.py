@@ -9,6 +9,7 @@ from django.utils import timezone
 from berth.celery import app
 from console.models import FailedTask, LiveCount
 from sandboxes.models import LabSession
+from sandboxes.queues import host_queue
 
 
 def workers(timeout: float = 1.0) -> list[dict]:
@@ -26,12 +27,11 @@ def workers(timeout: float = 1.0) -> list[dict]:
 def queue_lengths() -> dict[str, int]:
     """Messages waiting in the default queue and in each Docker host's queue."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
-    names = [settings.CELERY_TASK_DEFAULT_QUEUE] + [f"sandboxes.{host}" for host in settings.DOCKER_HOSTS]
+    names = [settings.CELERY_TASK_DEFAULT_QUEUE] + [host_queue(host) for host in settings.DOCKER_HOSTS]
     return {name: client.llen(name) for name in names}
 
 
 def recent_failures(hours: int = 1):
-
     return FailedTask.objects.filter(at__gte=timezone.now() - timezone.timedelta(hours=hours))
 
 

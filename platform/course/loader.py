@@ -13,8 +13,9 @@ from course import markdown
 from course.lessons import LessonDef, parse_lesson
 from course.models import Lesson, Module
 from course.yamldoc import ContentError, Doc, Fields
+from labs.files import save_lab
 from labs.format import LabDef, parse_lab
-from labs.models import Lab, Step
+from labs.models import Lab
 
 
 @dataclass
@@ -138,40 +139,3 @@ def save_lesson(lesson: LessonDef, source_hash: str | None = None) -> Lesson:
     return row
 
 
-def save_lab(lab: LabDef, source_hash: str | None = None) -> Lab:
-    row, _ = Lab.objects.update_or_create(
-        slug=lab.slug,
-        defaults={
-            **({"source_hash": source_hash} if source_hash is not None else {}),
-            "title": lab.title,
-            "image": lab.image,
-            "profile": lab.profile,
-            "time_limit_minutes": lab.time_limit_minutes,
-            "nodes": lab.nodes,
-            "files": lab.files,
-            "setup": lab.setup,
-            "resources": lab.resources,
-            "architecture": lab.architecture,
-            "source_path": lab.path,
-        },
-    )
-    for position, step in enumerate(lab.steps, start=1):
-        Step.objects.update_or_create(
-            lab=row,
-            position=position,
-            defaults={
-                "title": step.title,
-                "text_markdown": step.text,
-                "text_html": markdown.render(step.text),
-                "hint": markdown.render(step.hint),
-                "hint_markdown": step.hint,
-                "check_script": step.check_script,
-                "solution_script": step.solution_script,
-                "sabotage_script": step.sabotage_script,
-                "node": lab.node_of(step),
-                "timeout_seconds": step.timeout_seconds,
-                "check_architecture": step.check_architecture,
-            },
-        )
-    row.steps.filter(position__gt=len(lab.steps)).delete()
-    return row

@@ -2,6 +2,7 @@
 file:line:field. Used for lesson front matter and lab definitions."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -91,3 +92,26 @@ class Fields:
             self.errors.append(self.doc.error(self.name(key), "must not be empty"))
             return default
         return value
+
+
+# --- writing: the same YAML back, as people write it --------------------------------------
+class BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (scripts, Markdown) as literal blocks, the way people write them."""
+
+
+def _str(dumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+BlockDumper.add_representer(str, _str)
+
+
+def dump(data) -> str:
+    return yaml.dump(data, Dumper=BlockDumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -16,18 +16,13 @@ from asgiref.sync import async_to_sync
 from celery import chain
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
 
-from course import export
+from labs import files
 from labs.models import Lab
 from labs.selftest import run_lab
 from sandboxes import placement, queues
@@ -119,7 +114,7 @@ def execute(run: SelfTestRun, host: str, text: str | None) -> str:
     described = f"version {run.version.number}" if run.version else "the published text"
     transcript.say(f"Self-test of {run.lab_slug} ({described}) on host {host}")
     if text is None:
-        text = run.version.text if run.version else export.lab_text(Lab.objects.get(slug=run.lab_slug))
+        text = run.version.text if run.version else files.lab_text(Lab.objects.get(slug=run.lab_slug))
     try:
         lab = versions.parse(versions.Item(versions.LAB, run.lab_slug), text)
     except versions.Invalid as e:
@@ -253,7 +248,7 @@ def schedule_published_labs() -> list[SelfTestRun]:
     try:
         with transaction.atomic():
             for lab in Lab.objects.exclude(slug__in=waiting).prefetch_related("steps").order_by("slug"):
-                run, task = record_run(lab.slug, export.lab_text(lab), None, SelfTestRun.SCHEDULE)
+                run, task = record_run(lab.slug, files.lab_text(lab), None, SelfTestRun.SCHEDULE)
                 runs.append(run)
                 tasks.append(task)
             if tasks:
@@ -262,45 +257,3 @@ def schedule_published_labs() -> list[SelfTestRun]:
         log.warning("scheduled self-tests not queued: %s", e)
         return []
     return runs
-
-
-# --- views --------------------------------------------------------------------------------------
-author_labs = permission_required("labs.author_labs", raise_exception=True)
-
-
-@require_POST
-@author_labs
-def test_lab(request, slug: str):
-    """The "Test this lab" button: the chosen saved version (the editor's, else the newest)."""
-    it = versions.item(versions.LAB, slug)
-    if it is None:
-        raise Http404("No such lab.")
-    try:
-        version = chosen_version(it, request.POST.get("version") or request.POST.get("base"))
-    except ValueError:
-        return HttpResponse("Which version should be tested? Reload the editor.", status=400)
-    try:
-        run = start_self_test(slug, version, request.user, SelfTestRun.STUDIO)
-    except Refused as e:
-        context = {"run": e.active, "refused": str(e)}
-        return render(request, "studio/selftest_run.html", context, status=409)
-    if not request.htmx:
-        return redirect(reverse("studio:selftest", args=[run.pk]))
-    return render(request, "studio/selftest_run.html", {"run": run})
-
-
-def chosen_version(it: versions.Item, number: str | None) -> ContentVersion:
-    if not number:
-        return versions.head(it)
-    found = versions.versions(it).filter(number=int(number)).first()
-    if found is None:
-        raise Http404("No such version.")
-    return found
-
-
-@require_GET
-@author_labs
-def run_page(request, run_id: int):
-    """One run's whole output: where the studio's flag on a failing lab leads."""
-    run = get_object_or_404(SelfTestRun.objects.select_related("version", "requested_by"), pk=run_id)
-    return render(request, "studio/selftest.html", {"run": run})

@@ -1,12 +1,12 @@
 from django.urls import path
 
-from studio import insights, selftests, views
+from studio import insights, views
 
 app_name = "studio"
 urlpatterns = [
     path("", views.index, name="index"),
-    path("labs/<slug:slug>/test/", selftests.test_lab, name="test_lab"),
-    path("selftests/<int:run_id>/", selftests.run_page, name="selftest"),
+    path("labs/<slug:slug>/test/", views.test_lab, name="test_lab"),
+    path("selftests/<int:run_id>/", views.run_page, name="selftest"),
     path("insights/", insights.insights_index, name="insights"),
     path("insights/<slug:slug>/", insights.lab_insights, name="lab_insights"),
     path("<str:kind>/<str:key>/", views.edit, name="edit"),

@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from course import export
 from course.lessons import LessonDef, parse_lesson_text
-from course.loader import save_lab, save_lesson
+from course.loader import save_lesson
 from course.models import Lesson, Module
 from course.yamldoc import ContentError
+from labs import files
 from labs.format import LabDef, parse_lab_text
 from labs.models import Lab
 from studio.models import ContentVersion
@@ -71,7 +72,7 @@ def item(kind: str, key: str) -> Item | None:
 
 def published_text(it: Item) -> str:
     record = it.record
-    return export.lesson_text(record) if it.kind == LESSON else export.lab_text(record)
+    return export.lesson_text(record) if it.kind == LESSON else files.lab_text(record)
 
 
 def versions(it: Item):
@@ -149,7 +150,7 @@ def publish(it: Item, version: ContentVersion, user) -> None:
     definition = parse(it, version.text)
     with transaction.atomic():
         if it.kind == LAB:
-            save_lab(definition)
+            files.save_lab(definition)
         else:
             save_lesson(definition)
         version.published_at = timezone.now()

@@ -4,13 +4,13 @@ admins only (course.author_course); every change is POST and CSRF-checked."""
 
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from course import markdown
 from course.models import Lesson
-from studio import versions
+from studio import selftests, versions
 from studio.models import ContentVersion, SelfTestRun
 
 author_only = permission_required("course.author_course", raise_exception=True)
@@ -160,3 +160,45 @@ def restore(request, kind: str, key: str, number: int):
     except versions.Conflict:
         pass  # someone saved in between: the history page shows it, and restoring again works
     return redirect(reverse("studio:edit", args=[kind, key]))
+
+
+# --- Test this lab --------------------------------------------------------------------------------
+author_labs = permission_required("labs.author_labs", raise_exception=True)
+
+
+@require_POST
+@author_labs
+def test_lab(request, slug: str):
+    """The "Test this lab" button: the chosen saved version (the editor's, else the newest)."""
+    it = versions.item(versions.LAB, slug)
+    if it is None:
+        raise Http404("No such lab.")
+    try:
+        version = chosen_version(it, request.POST.get("version") or request.POST.get("base"))
+    except ValueError:
+        return HttpResponse("Which version should be tested? Reload the editor.", status=400)
+    try:
+        run = selftests.start_self_test(slug, version, request.user, SelfTestRun.STUDIO)
+    except selftests.Refused as e:
+        context = {"run": e.active, "refused": str(e)}
+        return render(request, "studio/selftest_run.html", context, status=409)
+    if not request.htmx:
+        return redirect(reverse("studio:selftest", args=[run.pk]))
+    return render(request, "studio/selftest_run.html", {"run": run})
+
+
+def chosen_version(it: versions.Item, number: str | None) -> ContentVersion:
+    if not number:
+        return versions.head(it)
+    found = versions.versions(it).filter(number=int(number)).first()
+    if found is None:
+        raise Http404("No such version.")
+    return found
+
+
+@require_GET
+@author_labs
+def run_page(request, run_id: int):
+    """One run's whole output: where the studio's flag on a failing lab leads."""
+    run = get_object_or_404(SelfTestRun.objects.select_related("version", "requested_by"), pk=run_id)
+    return render(request, "studio/selftest.html", {"run": run})
