@@ -159,7 +159,10 @@ ensure_assets() {  # front-end libraries from npm, their dist files copied to bu
   mkdir -p "$ROOT/build/vendor"
   cp "$ROOT/node_modules/@xterm/xterm/lib/xterm.js" "$ROOT/node_modules/@xterm/xterm/css/xterm.css" \
      "$ROOT/node_modules/@xterm/addon-fit/lib/addon-fit.js" "$ROOT/node_modules/htmx.org/dist/htmx.min.js" \
-     "$ROOT/node_modules/mermaid/dist/mermaid.min.js" "$ROOT/node_modules/axe-core/axe.min.js" "$ROOT/build/vendor/"
+     "$ROOT/node_modules/htmx-ext-ws/dist/ws.min.js" "$ROOT/node_modules/mermaid/dist/mermaid.min.js" \
+     "$ROOT/node_modules/asciinema-player/dist/bundle/asciinema-player.min.js" \
+     "$ROOT/node_modules/asciinema-player/dist/bundle/asciinema-player.css" \
+     "$ROOT/node_modules/axe-core/axe.min.js" "$ROOT/build/vendor/"
 }
 
 prepare_platform() {  # database, course, lab images
