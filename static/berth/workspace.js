@@ -1,11 +1,11 @@
-// The day workspace: start progress and check output over the session's events socket, and
-// an xterm.js terminal over its own socket (protocol: terminals/protocol.py).
+// The day workspace: start progress and check output over the session's events socket (htmx's
+// ws extension, connected by the panel), and an xterm.js terminal over its own socket
+// (protocol: terminals/protocol.py).
 (function () {
   "use strict";
 
   const wsOrigin = () => (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
   const FINAL_STATES = ["ready", "failed", "ended"];
-  let events = null;    // the events WebSocket
   let terminal = null;  // {el, term, fit, sock, node, closed, exited, retry}
   const runLines = {};  // check run id -> lines streamed so far
 
@@ -17,14 +17,14 @@
   }
 
   // --- session events ---------------------------------------------------------------------
-  function openEvents(sessionId) {
-    if (events) { events.onclose = null; events.close(); }
-    const sock = new WebSocket(`${wsOrigin()}/ws/sessions/${sessionId}/events/`);
-    sock.sessionId = sessionId;
-    events = sock;
-    sock.onmessage = (e) => handleEvent(JSON.parse(e.data));
-    sock.onclose = () => { if (events === sock) { events = null; setTimeout(initPanel, 1000); } };
-  }
+  // The server sends JSON events, not HTML: each is handled here instead of swapped. The
+  // extension reconnects after a drop; retry soon (as the terminal does), not after up to a minute.
+  htmx.config.wsReconnectDelay = (retry) => Math.min(5000, 250 * 2 ** retry);
+  document.addEventListener("htmx:wsBeforeMessage", (e) => {
+    if (e.target.id !== "lab-panel") return;
+    e.preventDefault();
+    handleEvent(JSON.parse(e.detail.message));
+  });
 
   function handleEvent(ev) {
     const p = panel();
@@ -56,8 +56,7 @@
       const out = outputFor(ev.step, ev.run);
       if (out) out.textContent += ev.line + "\n";
     } else if (ev.kind === "check.result") {
-      const id = p.dataset.sessionId;
-      htmx.ajax("GET", `/labs/sessions/${id}/steps/${ev.step}/`, { target: `#step-${ev.step}`, swap: "outerHTML" });
+      htmx.trigger(`#step-${ev.step}`, "check-result");  // the step fetches itself again (step.html)
     }
   }
 
@@ -181,32 +180,37 @@
   }
 
   // --- live architecture view: the learner's own engine, redrawn when it changes ------------
-  let archTimer = null, archHash = "", archNode = null, archBusy = false, archCount = 0;
   // It sits at the foot of the lesson, beside the lesson's own diagrams, while a Docker-day
-  // sandbox is ready.
-  function startArchitecture(p) {
-    clearInterval(archTimer);
-    const box = document.querySelector("details.architecture");
-    if (!box) return;
-    const url = p && p.dataset.architectureUrl;
-    box.hidden = !url;
-    if (!url) return;
-    box.dataset.url = url;
-    archHash = "";
-    archTimer = setInterval(() => pollArchitecture(box), 1000);
-    pollArchitecture(box);
+  // sandbox is ready: the panel's #architecture-poll asks every second (htmx) with the hash
+  // drawn last, and the server answers 204 until something changed.
+  let archPoller = null, archHash = "", archNode = null, archBusy = false, archCount = 0;
+
+  function terminalNode() {
+    if (terminal) return terminal.node;
+    const el = document.getElementById("terminal");
+    return el ? el.dataset.node : "";
   }
 
-  async function pollArchitecture(box) {
-    if (archBusy || !box.open || document.visibilityState !== "visible") return;
-    const node = terminal ? terminal.node : null;
-    if (node !== archNode) { archNode = node; archHash = ""; }
+  document.addEventListener("htmx:configRequest", (e) => {
+    if (e.detail.elt.id !== "architecture-poll") return;
+    const box = document.querySelector("details.architecture");
+    if (archBusy || !box || !box.open || document.visibilityState !== "visible") { e.preventDefault(); return; }
+    const node = terminalNode();
+    if (e.detail.elt !== archPoller || node !== archNode) { archPoller = e.detail.elt; archNode = node; archHash = ""; }
+    e.detail.parameters.node = node;
+    e.detail.parameters.since = archHash;
+  });
+
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    if (e.detail.elt.id !== "architecture-poll") return;
+    e.detail.shouldSwap = false;  // JSON, drawn here; 202 (still reading) leaves the box as it is
+    if (e.detail.xhr.status === 200) drawArchitecture(JSON.parse(e.detail.xhr.responseText));
+  });
+
+  async function drawArchitecture(snap) {
+    const box = document.querySelector("details.architecture");
     archBusy = true;
     try {
-      const url = `${box.dataset.url}?node=${encodeURIComponent(node || "")}&since=${archHash}`;
-      const response = await fetch(url, { headers: { Accept: "application/json" } });
-      if (response.status !== 200) return;
-      const snap = await response.json();
       const { svg } = await mermaid.render(`arch-svg-${archCount++}`, snap.diagram);
       box.querySelector(".arch-diagram").innerHTML = svg;
       archHash = snap.hash;
@@ -216,8 +220,7 @@
       box.querySelector(".arch-meta").textContent =
         `${n(c.containers, "container")}, ${n(c.images, "image")}, ${n(c.networks, "network")}, ` +
         `${n(c.volumes, "volume")} · ${new Date(snap.taken_at * 1000).toLocaleTimeString()}`;
-    } catch (e) { /* a dropped request: the next tick retries */ }
-    finally { archBusy = false; }
+    } finally { archBusy = false; }
   }
 
   // Where the lab declares a target architecture: what is still missing, in words.
@@ -329,15 +332,14 @@
   function initPanel() {
     const p = panel();
     if (p) addCodeActions(p);
+    const box = document.querySelector("details.architecture");
+    if (box) box.hidden = !document.getElementById("architecture-poll");
     if (!p || !p.dataset.sessionId || FINAL_STATES.slice(1).includes(p.dataset.state)) {
-      if (events) { events.onclose = null; events.close(); events = null; }
       closeTerminal();
-      startArchitecture(p);
       return;
     }
-    if (!events || events.sessionId !== p.dataset.sessionId) openEvents(p.dataset.sessionId);
     const el = document.getElementById("terminal");
-    if (el && (!terminal || terminal.el !== el)) { openTerminal(el); bindTabs(p); startArchitecture(p); }
+    if (el && (!terminal || terminal.el !== el)) { openTerminal(el); bindTabs(p); }
     if (!el) closeTerminal();
     startTimer();
     refillRunningChecks(p);
