@@ -132,3 +132,43 @@ def test_repeated_failed_logins_are_refused_for_a_while(client, learner, setting
     assert client.get(reverse("course:map")).status_code == 302  # not logged in
     cache.delete_many(ours)  # the lockout has passed
     assert client.post(reverse("login"), {"username": "alice", "password": "alice-pass-123"}).status_code == 302
+
+
+def writes_while(client, url) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200, url
+    return [q["sql"] for q in queries if q["sql"].split()[0].upper() in ("INSERT", "UPDATE", "DELETE")]
+
+
+def test_reading_a_page_writes_nothing(client, learner, instructor, course):
+    """The day page with failed checks past the point where the solution is offered, and the
+    studio's editor and history: GET requests only read (the page reports a visit by POST)."""
+    from labs import checks
+
+    lesson = course_lesson_with_lab()
+    session = LabSession.objects.create(
+        user=learner, lab=lesson.lab, host="local", state=LabSession.READY, expires_at=timezone.now()
+    )
+    step = lesson.lab.steps.first()
+    for _ in range(3):
+        run = CheckRun.objects.create(session=session, step=step, user=learner)
+        checks.finish(run, CheckRun.FAILED, 1, "not yet")
+    client.force_login(learner)
+    assert writes_while(client, reverse("workspace:day", args=[lesson.day])) == []
+    assert writes_while(client, reverse("workspace:step", args=[session.pk, 1])) == []
+    assert "solution" in client.get(reverse("workspace:step", args=[session.pk, 1])).content.decode()
+    assert client.post(reverse("workspace:seen", args=[lesson.day])).status_code == 204
+    assert "Continue: Day" in client.get(reverse("course:map")).content.decode()
+    client.force_login(instructor)
+    for kind, key in (("lesson", str(lesson.day)), ("lab", lesson.lab.slug)):
+        assert writes_while(client, reverse("studio:edit", args=[kind, key])) == []
+        assert writes_while(client, reverse("studio:history", args=[kind, key])) == []
+
+
+def course_lesson_with_lab():
+    from course.models import Lesson
+
+    return Lesson.objects.filter(lab__isnull=False).select_related("lab").order_by("day").first()

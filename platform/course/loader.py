@@ -12,6 +12,7 @@ from django.db import transaction
 from course import markdown
 from course.lessons import LessonDef, parse_lesson
 from course.models import Lesson, Module
+from course.signals import content_loaded
 from course.yamldoc import ContentError, Doc, Fields
 from labs.files import save_lab
 from labs.format import LabDef, parse_lab
@@ -80,10 +81,12 @@ def load_course(lessons_dir: Path | None = None, labs_dir: Path | None = None) -
         for lab in labs.values():
             if loaded_labs.get(lab.slug) != (digest := fingerprint(lab)):
                 save_lab(lab, source_hash=digest)
+                content_loaded.send(load_course, kind="lab", key=lab.slug)
         loaded_lessons = dict(Lesson.objects.values_list("day", "source_hash"))
         for lesson in lessons:
             if loaded_lessons.get(lesson.day) != (digest := fingerprint(lesson)):
                 save_lesson(lesson, source_hash=digest)
+                content_loaded.send(load_course, kind="lesson", key=str(lesson.day))
             report.lessons.append(lesson.day)
     report.labs = sorted(labs)
     return report

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from course import export
 from course.lessons import LessonDef, parse_lesson_text
 from course.loader import save_lesson
 from course.models import Lesson, Module
+from course.signals import content_loaded
 from course.yamldoc import ContentError
 from labs import files
 from labs.format import LabDef, parse_lab_text
@@ -80,8 +82,26 @@ def versions(it: Item):
 
 
 def head(it: Item) -> ContentVersion:
-    """The newest version. The course files count as an author: the first time, and whenever
-    load_course took a changed file since, what it loaded becomes a new (published) version."""
+    """The newest version (reading it writes nothing). A lesson or lab with no version yet (made
+    outside load_course) shows what learners see, as version 1, until something is saved."""
+    newest = versions(it).first()
+    if newest is not None:
+        return newest
+    return ContentVersion(
+        kind=it.kind, key=it.key, number=1, text=published_text(it), published_at=timezone.now(),
+        note=f"as loaded from {it.record.source_path}", source_hash=it.record.source_hash,
+    )  # fmt: skip
+
+
+def listed(it: Item) -> list[ContentVersion]:
+    """Every version, newest first (the one head() shows when none is saved yet)."""
+    return list(versions(it)) or [head(it)]
+
+
+def record_files(it: Item) -> ContentVersion:
+    """The course files count as an author: the first time, and whenever load_course took a
+    changed file since, what it loaded becomes a new (published) version. Called by load_course
+    (through course.signals.content_loaded) and before any change made in the studio."""
     newest = versions(it).first()
     record = it.record
     from_files = versions(it).filter(author__isnull=True).first()
@@ -132,7 +152,7 @@ def save(it: Item, text: str, author, base: int, note: str = "") -> ContentVersi
     """A new draft version on top of version `base`; Conflict if someone saved after `base`.
     Invalid text is saved too (work is never lost); only publishing needs it valid."""
     text = text.replace("\r\n", "\n")
-    head(it)
+    record_files(it)
     with transaction.atomic():
         # Lock the item's versions (no join: PostgreSQL cannot lock the nullable side of one).
         newest = ContentVersion.objects.filter(kind=it.kind, key=it.key).select_for_update().order_by("-number").first()
@@ -177,3 +197,8 @@ def unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
     return "".join(
         difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), old_name, new_name)
     )
+
+
+@receiver(content_loaded)
+def record_loaded(sender, kind: str, key: str, **kwargs) -> None:
+    record_files(Item(kind, key))

@@ -115,13 +115,12 @@ def save(request, kind: str, key: str):
 @author_only
 def history(request, kind: str, key: str):
     it = item_or_404(kind, key)
-    versions.head(it)
-    context = {"item": it, "versions": versions.versions(it), "published": versions.published(it)}
+    context = {"item": it, "versions": versions.listed(it), "published": versions.published(it)}
     return render(request, "studio/history.html", context)
 
 
 def version_or_404(it: versions.Item, number: int) -> ContentVersion:
-    found = versions.versions(it).filter(number=number).first()
+    found = next((v for v in versions.listed(it) if v.number == number), None)
     if found is None:
         raise Http404("No such version.")
     return found
@@ -140,6 +139,7 @@ def version(request, kind: str, key: str, number: int):
 @author_only
 def publish(request, kind: str, key: str, number: int):
     it = item_or_404(kind, key)
+    versions.record_files(it)
     v = version_or_404(it, number)
     try:
         versions.publish(it, v, request.user)
@@ -154,6 +154,7 @@ def publish(request, kind: str, key: str, number: int):
 @author_only
 def restore(request, kind: str, key: str, number: int):
     it = item_or_404(kind, key)
+    versions.record_files(it)
     v = version_or_404(it, number)
     try:
         versions.restore(it, v, request.user, base=versions.head(it).number)
@@ -188,6 +189,7 @@ def test_lab(request, slug: str):
 
 
 def chosen_version(it: versions.Item, number: str | None) -> ContentVersion:
+    versions.record_files(it)  # a run names the version it proved: it must be saved
     if not number:
         return versions.head(it)
     found = versions.versions(it).filter(number=int(number)).first()
