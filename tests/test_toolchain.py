@@ -249,3 +249,14 @@ def test_a_replace_in_the_spec_wins_over_an_inherited_one():
     )
     mod = gobuild.parse_gomod(gobuild.wrapper_gomod(program, gomod))
     assert mod.replace == [("example.com/ext", "example.com/ext v0.1.0")]
+
+
+def test_a_module_without_go_mod_is_compiled_as_the_go_of_its_vendor_mod():
+    program = gobuild.Program(
+        name="docker-cli",
+        module="github.com/docker/cli",
+        version="v29.10.0+incompatible",
+        packages=(gobuild.Package("github.com/docker/cli/cmd/docker", "docker"),),
+        requires_from="vendor.mod",
+    )
+    assert gobuild.lang_flags(program, VENDOR_MOD) == ["-gcflags=github.com/docker/cli/...=-lang=go1.24"]

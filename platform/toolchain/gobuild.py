@@ -346,6 +346,8 @@ def spec_hash(program: Program, go_version: str) -> str:
     doc = {"program": asdict(program), "go": go_version}
     if program.path:
         doc["sources"] = _tree_digest(REPO / program.path)
+    if program.requires_from:
+        doc["recipe"] = "lang-from-vendor.mod"  # see lang_flags()
     blob = json.dumps(doc, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -389,19 +391,23 @@ def _module_info(program: Program, env: dict[str, str], work: Path, say: Say) ->
     return info
 
 
-def _prepare_wrapper(program: Program, env: dict[str, str], base: Path, say: Say) -> tuple[Path, dict[str, str]]:
+def _prepare_wrapper(
+    program: Program, env: dict[str, str], base: Path, say: Say
+) -> tuple[Path, dict[str, str], list[str]]:
+    """Write the wrapper module; return its directory, the template values and extra go build flags."""
     work = base / "toolchain" / ".work" / program.label
     work.mkdir(parents=True, exist_ok=True)
     info = _module_info(program, env, work.parent, say)
     gomod = Path(info["GoMod"]).read_text() if info.get("GoMod") else None
     if gomod and parse_gomod(gomod).module != program.module:
         gomod = None  # a synthesized go.mod of a +incompatible module: "module path" only
-    vendor = None
+    vendor, flags = None, []
     if program.requires_from == "vendor.mod":
         vendor_file = Path(info["Dir"]) / "vendor.mod"
         if not vendor_file.exists():
             raise SpecError(f"{program.name}: {program.module}@{program.version} has no vendor.mod")
         vendor = vendor_file.read_text()
+        flags += lang_flags(program, vendor)
     text = wrapper_gomod(program, gomod, vendor)
     gomod_path = work / "go.mod"
     if not gomod_path.exists() or _stamp_of(gomod_path) != _digest(text):
@@ -414,7 +420,20 @@ def _prepare_wrapper(program: Program, env: dict[str, str], base: Path, say: Say
         if stamp:
             date = datetime.fromisoformat(stamp.replace("Z", "+00:00")).strftime("%Y-%m-%dT%H:%M:%SZ")
         commit = commit or (json.loads(Path(info["Info"]).read_text()).get("Origin") or {}).get("Hash", "")
-    return work, template_vars(program, commit=commit, date=date)
+    return work, template_vars(program, commit=commit, date=date), flags
+
+
+def lang_flags(program: Program, vendor_mod: str) -> list[str]:
+    """A module without go.mod is compiled as Go 1.16; compile it as the Go its vendor.mod names.
+
+    (docker/cli marks most files //go:build go1.2x for this, not all: cmd/docker/aliases_utils.go
+    in v29.10.0 fails with "implicit function instantiation requires go1.18".)
+    """
+    go = parse_gomod(vendor_mod).go
+    if not go:
+        return []
+    lang = ".".join(go.split(".")[:2])
+    return [f"-gcflags={program.module}/...=-lang=go{lang}"]
 
 
 def _digest(text: str) -> str:
@@ -450,9 +469,9 @@ def build_program(program: Program, say: Say = print, *, force: bool = False, ba
     env["CGO_ENABLED"] = "1" if program.cgo else "0"
     env.update(dict(program.env))
     if program.path:
-        work, tv = REPO / program.path, template_vars(program)
+        work, tv, flags = REPO / program.path, template_vars(program), []
     else:
-        work, tv = _prepare_wrapper(program, env, base, say)
+        work, tv, flags = _prepare_wrapper(program, env, base, say)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -460,7 +479,7 @@ def build_program(program: Program, say: Say = print, *, force: bool = False, ba
     sizes, seconds = {}, {}
     for pkg in program.packages:
         t0 = time.monotonic()
-        cmd = [go_binary(), "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp / pkg.output)]
+        cmd = [go_binary(), "build", "-trimpath", *flags, "-ldflags", ldflags, "-o", str(tmp / pkg.output)]
         if program.tags:
             cmd += ["-tags", ",".join(program.tags)]
         cmd.append(pkg.path)
