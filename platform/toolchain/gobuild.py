@@ -23,6 +23,7 @@ CLI: ``python platform/toolchain/gobuild.py [--list] [--force] [--keep-going] [N
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -457,7 +458,20 @@ def cached(program: Program, go_version: str, base: Path | None = None) -> bool:
 
 
 def build_program(program: Program, say: Say = print, *, force: bool = False, base: Path | None = None) -> Path:
+    """Build one program (or say "cached"); two processes building the same one take turns."""
     base = base or data_dir()
+    locks = base / "toolchain" / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{program.label}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"{program.label}: another build of it is running, waiting")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(program, say, force=force, base=base)
+
+
+def _build_locked(program: Program, say: Say, *, force: bool, base: Path) -> Path:
     env = go_env(base)
     version = _go_version(env)
     out = output_dir(program, base)
