@@ -68,7 +68,7 @@ def env_warm_pool(name: str, default: str) -> dict[tuple[str, str], int]:
     pool = {}
     for key, count in env_mapping(name, default).items():
         profile, sep, image = key.partition("/")
-        if not sep or profile not in ("standard", "docker") or not image or not count.isdigit():
+        if not sep or profile not in ("standard", "docker", "kubernetes") or not image or not count.isdigit():
             raise ImproperlyConfigured(f"{name}: {key}={count!r} is not of the form profile/image=count")
         pool[(profile, image)] = int(count)
     return pool

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.yamldoc import ContentError, Doc, Fields
+from sandboxes.profiles import NAMES as PROFILES
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 NODE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-PROFILES = ("standard", "docker")
 LAB_KEYS = {"title", "image", "profile", "time_limit", "nodes", "files", "setup", "steps", "resources", "architecture"}
 RESOURCE_KEYS = {"memory_mb": int, "cpus": (int, float), "pids": int, "disk_mb": int}
 STEP_KEYS = {"title", "text", "hint", "check", "solution", "sabotage", "node", "timeout", "architecture"}

@@ -2,12 +2,18 @@ from django.conf import settings
 from django.db import models
 
 from labs.format import LabDef, StepDef
+from sandboxes.profiles import PROFILES as SANDBOX_PROFILES
 
 
 class Lab(models.Model):
     PROFILE_STANDARD = "standard"
     PROFILE_DOCKER = "docker"
-    PROFILES = [(PROFILE_STANDARD, "Standard"), (PROFILE_DOCKER, "Docker-in-Docker")]
+    PROFILE_KUBERNETES = "kubernetes"
+    PROFILES = [
+        (PROFILE_STANDARD, "Standard"),
+        (PROFILE_DOCKER, "Docker-in-Docker"),
+        (PROFILE_KUBERNETES, "Kubernetes nodes"),
+    ]
 
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
@@ -30,6 +36,11 @@ class Lab(models.Model):
 
     def __str__(self):
         return self.slug
+
+    @property
+    def sandbox_description(self) -> str:
+        """What a learner gets, after "A private sandbox": e.g. "with its own Docker engine"."""
+        return SANDBOX_PROFILES[self.profile].what
 
     def definition(self) -> LabDef:
         """The lab as its lab.yaml defines it: what a sandbox is brought up from."""

@@ -72,9 +72,8 @@ def bring_up(
             created(node, warm)
             progress("creating", 40, "Taking a warm sandbox")
             continue
-        spec = spec_for(
-            names[node], lab.image, lab.profile, node, {**labels, "berth.node": node}, network, lab.resources
-        )
+        labels_ = {**labels, "berth.node": node}
+        spec = spec_for(names[node], lab.image, lab.profile, node, labels_, network, lab.resources, lab.nodes)
         ids[node] = backend.create(spec)
         created(node, ids[node])
     progress("starting", 30, "Starting")
@@ -96,6 +95,7 @@ def bring_up(
 
 def set_up(backend: SandboxBackend, lab: LabDef, ids: dict[str, str]) -> None:
     """Place the lab's files on their nodes, then run its setup script on every node."""
+    share_kubeconfig(backend, lab, ids)
     for item in lab.files:
         node = item.get("node") or lab.nodes[0]
         backend.put_file(ids[node], item["path"], item["content"].encode(), int(item["mode"], 8))
@@ -104,6 +104,17 @@ def set_up(backend: SandboxBackend, lab: LabDef, ids: dict[str, str]) -> None:
             result = backend.exec(ids[node], lab.setup, timeout=SETUP_TIMEOUT)
             if result.exit_code != 0:
                 raise SetupFailed(lab, node, result)
+
+
+def share_kubeconfig(backend: SandboxBackend, lab: LabDef, ids: dict[str, str]) -> None:
+    """kubectl in every tab of a Kubernetes lab: the control plane's admin kubeconfig on each other node."""
+    if lab.profile != "kubernetes" or len(lab.nodes) < 2:
+        return
+    config = backend.exec(ids[lab.nodes[0]], "cat /etc/kubernetes/admin.conf", timeout=10)
+    if config.exit_code != 0:
+        raise SandboxError(f"no admin kubeconfig on {lab.nodes[0]}: {config.output[-500:]}")
+    for node in lab.nodes[1:]:
+        backend.put_file(ids[node], "/root/.kube/config", config.output.encode(), 0o600)
 
 
 def run_check(

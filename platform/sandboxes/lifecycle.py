@@ -23,6 +23,7 @@ from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from sandboxes.limits import limit
 from sandboxes.models import LabSession, Sandbox, SandboxHost, WarmSandbox
+from sandboxes.profiles import PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,11 @@ def network_name(session_id: int) -> str:
 def create_session(user, lab: Lab) -> LabSession:
     """Record a new session and, if a host has room, queue its provisioning (after the commit);
     otherwise it waits in line (placement.dispatch_waiting places it when room frees up)."""
-    if lab.profile == Lab.PROFILE_DOCKER and not limit("SANDBOX_DOCKER_PROFILE_ENABLED"):
+    profile = PROFILES[lab.profile]
+    if profile.enabled and not limit(profile.enabled):
         raise StartRefused(
-            "This lab needs a sandbox with its own Docker engine, and the administrator has not "
-            "enabled Docker-in-Docker sandboxes on this platform."
+            f"This lab needs a sandbox {profile.what}, and the administrator has not enabled "
+            f"{profile.kind} on this platform."
         )
     recent = LabSession.objects.filter(user=user, created_at__gte=timezone.now() - timedelta(hours=1)).count()
     if recent >= limit("SANDBOX_STARTS_PER_HOUR"):

@@ -37,6 +37,14 @@ EDITABLE = {
         None,
         "runtime for Docker-in-Docker sandboxes, e.g. sysbox-runc (empty: Docker's default)",
     ),
+    "SANDBOX_KUBERNETES_PROFILE_ENABLED": (
+        bool,
+        None,
+        "allow Kubernetes node sandboxes (elevated privileges: docs/security.md)",
+    ),
+    "SANDBOX_KUBERNETES_MEMORY_MB": (int, 768, "memory of a Kubernetes node sandbox (MB)"),
+    "SANDBOX_KUBERNETES_PIDS": (int, 512, "processes per Kubernetes node sandbox"),
+    "SANDBOX_KUBERNETES_DISK_MB": (int, 2048, "disk of a Kubernetes node sandbox (MB)"),
 }
 POOL_PREFIX = "WARM_POOL:"  # WARM_POOL:profile/image -> size
 _cache: tuple[float, dict] = (0.0, {})

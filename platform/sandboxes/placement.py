@@ -6,10 +6,12 @@ from django.db import transaction
 
 from sandboxes import events, queues
 from sandboxes.models import LabSession, SandboxHost, WarmSandbox
+from sandboxes.profiles import PROFILES
 
 
 def slots_for(profile: str, nodes: int = 1) -> int:
-    return nodes * (settings.SANDBOX_DOCKER_SLOTS if profile == "docker" else 1)
+    setting = PROFILES[profile].slots
+    return nodes * (getattr(settings, setting) if setting else 1)
 
 
 def used_slots() -> dict[str, int]:

@@ -13,6 +13,7 @@ from sandboxes.backends.base import SandboxError, SandboxSpec
 from sandboxes.limits import limit, warm_pool
 from sandboxes.models import Sandbox, WarmSandbox
 from sandboxes.placement import open_hosts, slots_for, used_slots
+from sandboxes.profiles import ELEVATED, PROFILES
 
 log = logging.getLogger(__name__)
 POOL_NODE = "node1"  # a pool sandbox's hostname; only labs whose one node has this name can claim it
@@ -26,16 +27,18 @@ def spec_for(
     labels: dict,
     network: str | None = None,
     resources: dict | None = None,
+    nodes: list[str] | None = None,
 ) -> SandboxSpec:
     """The sandbox's settings: the profile's defaults, raised where the lab asks (`resources:`),
-    never beyond the admin's maxima."""
-    docker_profile = profile == "docker"
+    never beyond the admin's maxima. `nodes`: every node of the lab (a Kubernetes node learns
+    from them which is its control plane)."""
+    kind = PROFILES[profile]
     wanted = resources or {}
     defaults = {
-        "memory_mb": limit("SANDBOX_DOCKER_MEMORY_MB") if docker_profile else limit("SANDBOX_MEMORY_MB"),
+        "memory_mb": limit(kind.memory),
         "cpus": limit("SANDBOX_CPUS"),
-        "pids": limit("SANDBOX_DOCKER_PIDS") if docker_profile else limit("SANDBOX_PIDS"),
-        "disk_mb": limit("SANDBOX_DOCKER_DISK_MB") if docker_profile else limit("SANDBOX_DISK_MB"),
+        "pids": limit(kind.pids),
+        "disk_mb": limit(kind.disk),
     }
     maxima = {
         "memory_mb": limit("SANDBOX_MAX_MEMORY_MB"),
@@ -44,7 +47,8 @@ def spec_for(
         "disk_mb": limit("SANDBOX_MAX_DISK_MB"),
     }
     limits = {key: min(wanted.get(key, default), max(maxima[key], default)) for key, default in defaults.items()}
-    runtime = limit("SANDBOX_DOCKER_RUNTIME") if docker_profile else None
+    nodes = nodes or [hostname]
+    env = {"BERTH_CONTROL_PLANE": nodes[0], "BERTH_CLUSTER_NODES": " ".join(nodes)} if profile == "kubernetes" else {}
     return SandboxSpec(
         name=name,
         image=image,
@@ -52,7 +56,8 @@ def spec_for(
         hostname=hostname,
         labels=labels,
         network=network,
-        runtime=runtime,
+        runtime=limit("SANDBOX_DOCKER_RUNTIME") if profile in ELEVATED else None,
+        env=env,
         **limits,
     )
 
@@ -64,7 +69,7 @@ def refill(host: str) -> int:
     backend = get_backend(host)
     made = 0
     for (profile, image), size in warm_pool().items():
-        if profile == "docker" and not limit("SANDBOX_DOCKER_PROFILE_ENABLED"):
+        if PROFILES[profile].enabled and not limit(PROFILES[profile].enabled):
             continue
         have = WarmSandbox.objects.filter(
             host=host, profile=profile, image=image, state__in=[WarmSandbox.WARMING, WarmSandbox.READY]

@@ -25,7 +25,7 @@ class SandboxError(Exception):
 class SandboxSpec:
     name: str  # unique container name
     image: str
-    profile: str  # "standard" or "docker"
+    profile: str  # one of sandboxes.profiles.PROFILES
     hostname: str
     labels: dict[str, str] = field(default_factory=dict)
     memory_mb: int = 512
@@ -34,6 +34,7 @@ class SandboxSpec:
     disk_mb: int = 2048
     network: str | None = None  # a private session network for multi-node labs; None = no network
     runtime: str | None = None  # an OCI runtime other than the engine's default (e.g. sysbox-runc)
+    env: dict[str, str] = field(default_factory=dict)  # what the sandbox's init needs to know
 
 
 @dataclass

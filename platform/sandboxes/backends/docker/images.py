@@ -18,6 +18,7 @@ import yaml
 from django.conf import settings
 
 from sandboxes.backends.docker.errors import GONE, EngineError, engine_call
+from toolchain import gobuild
 
 BASE_IMAGE = "debian:bookworm-slim"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -108,13 +109,46 @@ def run_streamed(cmd: list[str], say: Say) -> None:
         raise RuntimeError(f"{cmd[0]} failed with exit code {proc.returncode}")
 
 
-def build_image(client: docker.DockerClient, entry: dict, say: Say) -> None:
+def with_versions(entry: dict, versions: dict[str, str]) -> dict:
+    """The entry with every "{version:PROGRAM}" in its tag, build arguments and preloads filled
+    from labs/images/toolchain.yaml, which pins each program's version once."""
+
+    def fill(text: str) -> str:
+        for name, version in versions.items():
+            text = text.replace(f"{{version:{name}}}", version)
+        if "{version:" in text:
+            raise ValueError(f"labs/images/images.yaml: {text!r} names a program toolchain.yaml does not have")
+        return text
+
+    return {
+        **entry,
+        "tag": fill(entry["tag"]),
+        "args": {key: fill(str(value)) for key, value in (entry.get("args") or {}).items()},
+        "preload": [fill(image) for image in entry["preload"]] if entry.get("preload") is not None else None,
+    }
+
+
+def place_binaries(entry: dict, context: Path, built: dict[str, Path]) -> None:
+    """The entry's programs, as Berth built them from their Go modules, into the build context's
+    bin/; `entrypoint` (when the entry names one) is a link to the image's main program."""
+    target = context / "bin"
+    target.mkdir(exist_ok=True)
+    for program, names in (entry.get("binaries") or {}).items():
+        for name in names:
+            shutil.copy2(built[program] / name, target / name)
+    if entry.get("entrypoint"):
+        (target / "entrypoint").symlink_to(entry["entrypoint"])
+
+
+def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[str, Path] | None = None) -> None:
     recipe = settings.COURSE_LABS_DIR / "images" / entry["recipe"]
     tag = entry["tag"]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="berth-build-") as tmp:
         context = Path(tmp) / "context"
         shutil.copytree(recipe, context)
+        if entry.get("binaries"):
+            place_binaries(entry, context, built or {})
         if entry.get("preload") is not None:
             preload = context / "preload"
             preload.mkdir(exist_ok=True)
@@ -131,6 +165,7 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say) -> None:
             forcerm=True,
             decode=True,
             network_mode="host",
+            buildargs=entry.get("args") or None,
             labels={"berth.recipe": entry["recipe"]},
         )
         for event in events:
@@ -144,9 +179,12 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say) -> None:
 def build_all(
     client: docker.DockerClient, say: Say, only: list[str] | None = None, donors: tuple[docker.DockerClient, ...] = ()
 ) -> None:
+    versions = {program.name: program.version for program in gobuild.load_spec() if program.version}
+    entries = [with_versions(e, versions) for e in image_manifest() if not only or e["recipe"] in only]
+    # Go programs first (cached after the first build: see platform/toolchain/gobuild.py).
+    programs = sorted({name for entry in entries for name in entry.get("binaries") or {}})
+    built = gobuild.build(programs, say) if programs else {}
     with engine_call("build the lab images"):
         ensure_base(client, say, donors)
-        for entry in image_manifest():
-            if only and entry["recipe"] not in only:
-                continue
-            build_image(client, entry, say)
+        for entry in entries:
+            build_image(client, entry, say, built)

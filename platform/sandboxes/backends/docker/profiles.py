@@ -58,7 +58,7 @@ def container_config(spec: SandboxSpec) -> dict:
         "name": spec.name,
         "hostname": spec.hostname,
         "labels": spec.labels,
-        "environment": {"TERM": "xterm-256color", "BERTH_NODE": spec.hostname},
+        "environment": {"TERM": "xterm-256color", "BERTH_NODE": spec.hostname, **spec.env},
     }
 
 
@@ -90,7 +90,7 @@ def host_config(spec: SandboxSpec, docker_runtime: str | None = None, disk_quota
             security_opt=["no-new-privileges:true"],
             tmpfs={"/run": "rw,nosuid,nodev,size=16m"},
         )
-    elif spec.profile == "docker":
+    elif spec.profile in ("docker", "kubernetes"):  # a nested engine, or containerd and a kubelet
         options.update(
             cap_add=["ALL"],
             cap_drop=HOST_KERNEL_CAPS,
@@ -101,7 +101,7 @@ def host_config(spec: SandboxSpec, docker_runtime: str | None = None, disk_quota
             cgroupns="private",
             tmpfs={"/run": "rw,nosuid,nodev,exec,size=64m", "/tmp": "rw,nosuid,nodev,exec,size=512m"},
         )
-        if not disk_quota:  # inner overlay2 cannot stack on the outer overlay2: give it a volume
+        if not disk_quota and spec.profile == "docker":  # overlay2 cannot stack on overlay2: a volume
             options["mounts"] = [
                 Mount("/var/lib/docker", engine_volume_name(spec.name), type="volume", labels=spec.labels)
             ]
