@@ -39,7 +39,37 @@ ensure_system_packages() {  # the platform's own needs; scripts/test adds the br
   command -v iptables > /dev/null || need+=(iptables)
   command -v curl > /dev/null || need+=(curl)
   command -v dpkg-deb > /dev/null || need+=(dpkg)
+  # Go programs for the lab images (platform/toolchain): runc is built with cgo and libseccomp.
+  command -v gcc > /dev/null || need+=(gcc libc6-dev)
+  [ -f /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+  command -v pkg-config > /dev/null || need+=(pkg-config)
   apt_install "${need[@]}"
+  ensure_go
+}
+
+# Go, for building Kubernetes, containerd and the rest from their modules. Debian's is too old:
+# take the toolchain from the Go module proxy (a module like any other) when go is missing or
+# older than GO_VERSION.
+GO_VERSION="1.26.8"
+ensure_go() {
+  local have
+  have="$(go env GOVERSION 2> /dev/null || true)"
+  if [ -n "$have" ] && [ "$(printf '%s\n' "go$GO_VERSION" "$have" | sort -V | head -1)" = "go$GO_VERSION" ]; then
+    return
+  fi
+  local dir="/usr/local/lib/berth-go/go$GO_VERSION"
+  if [ ! -x "$dir/bin/go" ]; then
+    say "installing Go $GO_VERSION from the Go module proxy"
+    local zip="/tmp/berth-go-$GO_VERSION.zip" proxy="${GOPROXY:-https://proxy.golang.org}"
+    proxy="${proxy%%,*}"
+    curl -fsSL -o "$zip" "$proxy/golang.org/toolchain/@v/v0.0.1-go$GO_VERSION.linux-amd64.zip"
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    python3 -m zipfile -e "$zip" "$dir.tmp"
+    mv "$dir.tmp/golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-amd64" "$dir"
+    chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/*
+    rm -rf "$dir.tmp" "$zip"
+  fi
+  export PATH="$dir/bin:$PATH"
 }
 
 ensure_redis() {
