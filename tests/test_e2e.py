@@ -583,3 +583,46 @@ def test_an_instructor_changes_a_check_previews_publishes_and_a_learner_gets_it(
     expect(page.locator(".xterm-rows")).to_contain_text("new-42", timeout=30000)
     page.click("#step-1 .check-button")
     expect(page.locator("#step-1")).to_have_class(re.compile(r"\bpassed\b"), timeout=30000)
+
+
+def test_a_learner_works_on_a_kubernetes_cluster_of_their_own(page, stack, learner, course, sandboxes_removed_after):
+    """Start a two-node Kubernetes lab in Chromium, see both nodes Ready, create a Deployment,
+    scale it, expose it, reach it by name from a pod (on the worker node), and pass the checks."""
+    from labs.models import Lab
+    from tests.helpers import save_test_lesson
+
+    save_test_lesson(42, Lab.objects.get(slug="k8s-services"), "A cluster of your own")
+    log_in(page, stack, learner)
+    page.goto(f"{stack.http}/course/day/42/")
+    page.click("#start-lab")
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=180000)
+    expect(page.locator(".terminal-tabs .tab")).to_have_count(2)
+
+    type_in_terminal(page, "kubectl get nodes --no-headers | awk '{print $1\"=\"$2}' | sort | paste -sd' '\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("node1=Ready node2=Ready", timeout=30000)
+
+    page.click("#step-1 .check-button")  # before the work: it says what is missing
+    expect(page.locator("#step-1 .check-result")).to_have_attribute("data-state", "failed", timeout=30000)
+    expect(page.locator("#step-1 .check-output")).to_contain_text("no Service named web")
+
+    type_in_terminal(page, "kubectl create deployment web --image=nginx --replicas=1\n")
+    type_in_terminal(page, "kubectl scale deployment web --replicas=2\n")
+    type_in_terminal(page, "kubectl expose deployment web --port=80\n")
+    type_in_terminal(page, "kubectl rollout status deployment/web --timeout=120s && echo rolled-$((3*4))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("rolled-12", timeout=150000)
+    page.click("#step-1 .check-button")
+    expect(page.locator("#step-1 .check-result")).to_have_attribute("data-state", "passed", timeout=30000)
+    expect(page.locator("#step-1 .check-output")).to_contain_text("2 ready endpoints")
+
+    # kubectl works in the worker's tab too; the client pod lands on the worker (node1 keeps its taint).
+    page.locator(".terminal-tabs .tab", has_text="node2").click()
+    type_in_terminal(page, "kubectl run client --image=busybox -- sleep 3600\n")
+    type_in_terminal(page, "kubectl wait --for=condition=Ready pod/client --timeout=120s && echo up-$((5*5))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("up-25", timeout=150000)
+    type_in_terminal(page, "kubectl get pod client -o jsonpath='on-{.spec.nodeName}'; echo\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("on-node2", timeout=15000)
+    type_in_terminal(page, "kubectl exec client -- wget -qO- http://web | grep -o 'Welcome to nginx'\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("Welcome to nginx", timeout=30000)
+    page.click("#step-2 .check-button")
+    expect(page.locator("#step-2 .check-result")).to_have_attribute("data-state", "passed", timeout=30000)
+    expect(page.locator("#step-2 .check-output")).to_contain_text("reached web by name")
