@@ -144,7 +144,8 @@ def database_url() -> str:
     if d["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{d['NAME']}"
     credentials = d["USER"] + (f":{d['PASSWORD']}" if d["PASSWORD"] else "")
-    host = d["HOST"] or "127.0.0.1"
+    # dj-database-url 3 keeps ?host=/socket/folder among the OPTIONS, not as HOST
+    host = d["HOST"] or d.get("OPTIONS", {}).get("host") or "127.0.0.1"
     if host.startswith("/"):  # a unix socket folder
         return f"postgres://{credentials}@/{d['NAME']}?host={host}"
     return f"postgres://{credentials}@{host}:{d['PORT'] or 5432}/{d['NAME']}"
