@@ -172,3 +172,16 @@ def course_lesson_with_lab():
     from course.models import Lesson
 
     return Lesson.objects.filter(lab__isnull=False).select_related("lab").order_by("day").first()
+
+
+def test_a_lab_ended_while_waiting_in_line_ends_at_once_without_a_worker(client, learner, course, settings):
+    """No host had room, so nothing was made: ending it needs no worker's queue (there is none)."""
+    settings.SANDBOX_HOST_SLOTS = 0
+    client.force_login(learner)
+    client.post(reverse("workspace:start", args=[1]))
+    session = LabSession.objects.get(user=learner)
+    assert session.state == LabSession.QUEUED and session.host == ""
+    client.post(reverse("workspace:end", args=[session.pk]))
+    session.refresh_from_db()
+    assert session.state == LabSession.ENDED and session.ended_at is not None
+    assert session.end_reason == "ended by the learner"

@@ -125,7 +125,8 @@ def run_check(
     on_output: Callable[[str], None] | None = None,
 ) -> ExecResult:
     """The step's check in the step's node: exit 0 is a pass; what it prints is for the learner."""
-    sandbox_id = ids[lab.node_of(step)]
+    # A node the lab no longer has (republished while this session ran): the first node, as before.
+    sandbox_id = ids.get(lab.node_of(step)) or next(iter(ids.values()))
     result = backend.exec(sandbox_id, step.check_script, timeout=step.timeout_seconds, on_output=on_output)
     if step.check_architecture:
         result = architecture.verify(backend, sandbox_id, lab.architecture, result, on_output or (lambda line: None))

@@ -233,11 +233,12 @@ def request_end(session: LabSession, reason: str, actor, keep: bool = True) -> b
         state=LabSession.ENDED, end_reason=reason, message="Ended"
     ):
         return False
-    if session.host:
-        queues.send_to_host(queues.END_SESSION, session.host, session.pk, reason, keep)
-    else:  # still waiting in line: no sandbox was made
-        LabSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=timezone.now())
-        events.publish(session.pk, "progress", state=LabSession.ENDED, progress=100, message=f"Ended: {reason}")
+    # Read after the update: once ended, a waiting session can no longer be placed on a host.
+    host = LabSession.objects.filter(pk=session.pk).values_list("host", flat=True).get()
+    if host:
+        queues.send_to_host(queues.END_SESSION, host, session.pk, reason, keep)
+    else:  # still waiting in line: no sandbox was made, nothing for a worker to do
+        end(session.pk, reason, keep=False)
     action = "lab.end" if actor.pk == session.user_id else "session.end"
     audit(actor, action, f"session {session.pk} ({session.user.username}, {session.lab.slug})", reason)
     return True

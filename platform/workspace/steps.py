@@ -1,7 +1,7 @@
 """A lab step on the day page: its partial, its Check button and its solution."""
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from course.progress import passed_step_ids
@@ -9,6 +9,7 @@ from labs.checks import CheckRefused, start_check
 from labs.models import SolutionReveal
 from sandboxes.access import get_own_session
 from workspace.context import step_context
+from workspace.lab import back_to_day
 
 
 def render_step(request, session, step, error=""):
@@ -28,7 +29,7 @@ def check(request, session_id: int, position: int):
         error = str(e)
     if request.htmx:
         return render_step(request, session, step, error)
-    return redirect("workspace:day", day=session.lab.lessons.first().day)
+    return back_to_day(session)
 
 
 @require_GET
@@ -48,4 +49,4 @@ def reveal_solution(request, session_id: int, position: int):
     )
     if request.htmx:
         return render_step(request, session, step)
-    return redirect("workspace:day", day=session.lab.lessons.first().day)
+    return back_to_day(session)
