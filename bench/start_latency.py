@@ -111,7 +111,7 @@ def main():
             warm.delete()
 
     def fill_pool():
-        settings.SANDBOX_WARM_POOL = {(p, image): 1 for p, (_, image) in PROFILES.items()}
+        settings.SANDBOX_WARM_POOL = {(p, image, 1): 1 for p, (_, image) in PROFILES.items()}
         pool.refill("local")
         settings.SANDBOX_WARM_POOL = {}
         ready = set(WarmSandbox.objects.filter(state=WarmSandbox.READY).values_list("profile", flat=True))

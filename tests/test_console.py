@@ -174,6 +174,24 @@ def test_admin_changes_limits_in_the_console_they_apply_at_once_and_are_audited(
         lifecycle.create_session(learner, save_test_lab("dind-off", profile="docker"))
 
 
+def test_admin_sizes_the_warm_pool_of_sandboxes_and_of_clusters(client, admin_user, settings):
+    from sandboxes import limits
+
+    settings.SANDBOX_WARM_POOL = {
+        ("docker", "berth/docker:latest", 1): 2,
+        ("kubernetes", "berth/kubernetes:latest", 3): 0,
+    }
+    client.force_login(admin_user)
+    page = client.get(reverse("console:limits")).content.decode()
+    assert "WARM_POOL:kubernetes/berth/kubernetes:latest*3" in page and "3-node clusters" in page
+    client.post(reverse("console:limits"), {"WARM_POOL:kubernetes/berth/kubernetes:latest*3": "1"})
+    limits.forget()
+    assert limits.warm_pool() == {
+        ("docker", "berth/docker:latest", 1): 2,
+        ("kubernetes", "berth/kubernetes:latest", 3): 1,
+    }
+
+
 def test_learners_cannot_reach_the_limits(client, learner):
     client.force_login(learner)
     assert client.get(reverse("console:limits")).status_code == 403

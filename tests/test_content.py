@@ -170,6 +170,24 @@ def test_a_target_architecture_is_validated_with_line_and_field(content):
     assert any(f":{line}:" in m for m in messages), messages
 
 
+def test_a_cluster_target_names_kubernetes_objects_and_links_a_service_to_a_deployment(content):
+    lessons, labs = content
+    path = lab_yaml(labs, "k8s-services")
+    text = path.read_text()
+    target = text[text.index("architecture:\n") : text.index("steps:")]
+    path.write_text(
+        text.replace(
+            target,
+            "architecture:\n  deployments: [web, Web_2]\n  services: [web]\n  containers: [x]\n  links: [[web, api]]\n",
+            1,
+        )
+    )
+    messages = [str(e) for e in load_course(lessons, labs).errors]
+    assert any("architecture.deployments[1]" in m and "Kubernetes object name" in m for m in messages), messages
+    assert any("architecture" in m and "containers" in m for m in messages), messages  # a Docker kind
+    assert any("architecture.links[0]" in m and "'api' is not one of architecture.deployments" in m for m in messages)
+
+
 def test_export_course_round_trips_files_and_records(tmp_path):
     from course.export import export_course
 

@@ -587,7 +587,8 @@ def test_an_instructor_changes_a_check_previews_publishes_and_a_learner_gets_it(
 
 def test_a_learner_works_on_a_kubernetes_cluster_of_their_own(page, stack, learner, course, sandboxes_removed_after):
     """Start a two-node Kubernetes lab in Chromium, see both nodes Ready, create a Deployment,
-    scale it, expose it, reach it by name from a pod (on the worker node), and pass the checks."""
+    scale it, expose it, reach it by name from a pod (on the worker node), and pass the checks;
+    the live view draws the cluster and compares it with the lab's target."""
     from labs.models import Lab
     from tests.helpers import save_test_lesson
 
@@ -600,6 +601,11 @@ def test_a_learner_works_on_a_kubernetes_cluster_of_their_own(page, stack, learn
 
     type_in_terminal(page, "kubectl get nodes --no-headers | awk '{print $1\"=\"$2}' | sort | paste -sd' '\n")
     expect(page.locator(".xterm-rows")).to_contain_text("node1=Ready node2=Ready", timeout=30000)
+    # The live view draws the cluster beside the lesson, and names what the lab's target lacks.
+    cluster = page.locator("details.architecture")
+    expect(cluster).to_be_visible(timeout=30000)
+    expect(cluster.locator(".arch-diagram")).to_contain_text("node2", timeout=30000)
+    expect(cluster.locator(".arch-target")).to_contain_text("Deployment web does not exist")
 
     page.click("#step-1 .check-button")  # before the work: it says what is missing
     expect(page.locator("#step-1 .check-result")).to_have_attribute("data-state", "failed", timeout=30000)
@@ -626,3 +632,7 @@ def test_a_learner_works_on_a_kubernetes_cluster_of_their_own(page, stack, learn
     page.click("#step-2 .check-button")
     expect(page.locator("#step-2 .check-result")).to_have_attribute("data-state", "passed", timeout=30000)
     expect(page.locator("#step-2 .check-output")).to_contain_text("reached web by name")
+    expect(page.locator("#step-2 .check-output")).to_contain_text("matches the target architecture")
+    expect(cluster.locator(".arch-diagram")).to_contain_text("Deployment web", timeout=30000)
+    expect(cluster.locator(".arch-diagram")).to_contain_text("Service web")
+    expect(cluster.locator(".arch-target")).to_contain_text("matches the lab's target", timeout=30000)

@@ -46,16 +46,25 @@ SETTINGS = (
 )
 
 
-def test_debug_off_refuses_the_development_secret_key():
-    result = run(SETTINGS, DEBUG="0", ALLOWED_HOSTS="example.org")
+def test_debug_off_refuses_the_development_secret_key(tmp_path):
+    result = run(SETTINGS, DEBUG="0", ALLOWED_HOSTS="example.org", BERTH_DATA_DIR=str(tmp_path))
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
 
 def test_debug_off_refuses_empty_allowed_hosts():
-    result = run(SETTINGS, DEBUG="0", SECRET_KEY="x" * 50)
+    result = run(SETTINGS, DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="")
     assert result.returncode != 0
     assert "ALLOWED_HOSTS" in result.stderr
+
+
+def test_after_the_first_command_manage_py_needs_no_variables(tmp_path):
+    """scripts/up leaves the install's key in var/secret_key: any command then runs as it is."""
+    (tmp_path / "secret_key").write_text("s" * 60)
+    code = SETTINGS + "; print(s.SECRET_KEY == 's' * 60, 'localhost' in s.ALLOWED_HOSTS)"
+    result = run(code, BERTH_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["True", "True"]
 
 
 def test_debug_off_starts_with_a_real_key_and_hosts_and_reads_secret_files(tmp_path):
@@ -76,3 +85,14 @@ def test_a_bad_boolean_is_an_error_not_a_guess():
     result = run(SETTINGS, DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_the_warm_pool_names_sandboxes_and_clusters_and_refuses_a_bad_entry():
+    code = SETTINGS + "; print(sorted(s.SANDBOX_WARM_POOL.items()))"
+    pool = "docker/berth/docker:latest=2,kubernetes/berth/kubernetes:latest*3=1"
+    result = run(code, DEBUG="1", BERTH_WARM_POOL=pool)
+    assert result.returncode == 0, result.stderr
+    assert "('docker', 'berth/docker:latest', 1), 2)" in result.stdout
+    assert "('kubernetes', 'berth/kubernetes:latest', 3), 1)" in result.stdout
+    result = run(code, DEBUG="1", BERTH_WARM_POOL="kubernetes/berth/kubernetes:latest*0=1")
+    assert result.returncode != 0 and "profile/image*nodes=count" in result.stderr

@@ -381,8 +381,8 @@ def test_pause_and_resume_a_multi_node_lab_keeps_every_node_and_their_network(
     stack, learner, course, sandboxes_removed_after
 ):
     """A two-node lab ended and started again: both sandboxes come back with their files, on the
-    new session's network where they still find each other by name; "Start fresh" removes them
-    and their network."""
+    same network (so with the same addresses, which a cluster's certificates name) where they
+    still find each other by name; "Start fresh" removes them and their network."""
     import docker
     from django.conf import settings
 
@@ -413,8 +413,15 @@ def test_pause_and_resume_a_multi_node_lab_keeps_every_node_and_their_network(
     def networks() -> set[str]:
         return {n.name for n in engine.networks.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"})}
 
+    def addresses() -> dict[str, dict[str, str]]:
+        return {
+            c: {net: v["IPAddress"] for net, v in engine.containers.get(c).attrs["NetworkSettings"]["Networks"].items()}
+            for c in containers.values()
+        }
+
     first = start()
     containers = {s.node: s.container_id for s in first.sandboxes.all()}
+    before = addresses()
     for node, container in containers.items():
         assert backend.exec(container, f"echo notes-of-{node} > /root/notes.txt", 10).exit_code == 0
     end(first)
@@ -429,13 +436,14 @@ def test_pause_and_resume_a_multi_node_lab_keeps_every_node_and_their_network(
     for node, container in containers.items():
         out = backend.exec(container, "cat /root/notes.txt; getent hosts node1 node2 | wc -l", 10).output
         assert f"notes-of-{node}" in out and out.split()[-1] == "2", out
-    assert network_name(first.pk) not in networks() and network_name(resumed.pk) in networks()
+    assert addresses() == before and all(list(nets) == [network_name(first.pk)] for nets in before.values())
+    assert resumed.network == network_name(first.pk) and network_name(resumed.pk) not in networks()
 
     end(resumed)
     fresh = start(fresh=True)
     assert not set(containers.values()) & {s.container_id for s in fresh.sandboxes.all()}
     deadline = time.monotonic() + 30
-    while network_name(resumed.pk) in networks() or any(
+    while network_name(first.pk) in networks() or any(
         info.container_id in containers.values() for info in backend.list_sandboxes()
     ):
         assert time.monotonic() < deadline, "the kept sandboxes or their network were not removed"

@@ -109,6 +109,56 @@ def test_a_drained_host_gets_no_new_sessions(learner):
     assert session.host == "" and "busy" in session.message
 
 
+# --- warm clusters (the in-memory twin of an engine) ----------------------------------------------
+def test_a_warm_cluster_is_claimed_whole_on_its_own_network_then_refilled(learner, memory_backend, settings):
+    settings.SANDBOX_WARM_POOL = {("standard", "berth/base:latest", 2): 1}
+    assert pool.refill("local") == 2
+    members = {w.node: w for w in WarmSandbox.objects.all()}
+    cluster = members["node1"].cluster
+    assert set(members) == {"node1", "node2"} and members["node2"].cluster == cluster
+    assert cluster in memory_backend.networks
+    assert all(memory_backend.sandboxes[w.container_id].spec.network == cluster for w in members.values())
+    assert placement.warm_ready("local", "standard", "berth/base:latest", 2)
+
+    session = lifecycle.create_session(learner, make_lab(nodes=("node1", "node2")))
+    lifecycle.provision(session.pk)
+    session.refresh_from_db()
+    assert session.state == LabSession.READY and session.network == cluster
+    assert {s.node: s.container_id for s in session.sandboxes.all()} == {
+        node: w.container_id for node, w in members.items()
+    }
+    made = [call for call in memory_backend.calls if call[0] in ("create", "create_network")]
+    assert len(made) == 3  # the pool's network and two nodes; nothing for the session itself
+    assert not WarmSandbox.objects.exists() and lifecycle.reap("local")["orphans_removed"] == 0
+
+    assert pool.refill("local") == 2  # the pool fills again
+    lifecycle.end(session.pk, "test over", keep=False)
+    assert cluster not in memory_backend.networks  # the session's network went with it
+    assert len(memory_backend.networks) == 1  # the new warm cluster's
+
+
+def test_a_warm_cluster_goes_only_to_a_lab_of_as_many_nodes_named_alike(learner, memory_backend, settings):
+    settings.SANDBOX_WARM_POOL = {("standard", "berth/base:latest", 2): 1}
+    pool.refill("local")
+    three = lifecycle.create_session(learner, make_lab("three", nodes=("node1", "node2", "node3")))
+    lifecycle.provision(three.pk)
+    other = lifecycle.create_session(learner, make_lab("named", nodes=("web", "db")))
+    lifecycle.provision(other.pk)
+    assert WarmSandbox.objects.filter(state=WarmSandbox.READY).count() == 2  # untouched
+    for session in (three, other):
+        session.refresh_from_db()
+        assert session.state == LabSession.READY and session.network == lifecycle.network_name(session.pk)
+
+
+def test_a_warm_cluster_with_a_dead_node_is_discarded_whole(learner, memory_backend, settings):
+    settings.SANDBOX_WARM_POOL = {("standard", "berth/base:latest", 2): 1}
+    pool.refill("local")
+    node2 = WarmSandbox.objects.get(node="node2")
+    memory_backend.stop(node2.container_id)
+    assert pool.discard_stale("local") == 2
+    assert not WarmSandbox.objects.exists() and not memory_backend.sandboxes and not memory_backend.networks
+
+
 # --- on a real engine ---------------------------------------------------------------------------
 @pytest.mark.docker
 def test_an_idle_session_is_culled_and_an_expired_one_ended(learner, docker_engine, settings):
@@ -130,7 +180,7 @@ def test_an_idle_session_is_culled_and_an_expired_one_ended(learner, docker_engi
 
 @pytest.mark.docker
 def test_the_warm_pool_is_claimed_then_refilled(learner, docker_engine, settings):
-    settings.SANDBOX_WARM_POOL = {("standard", "berth/base:latest"): 1}
+    settings.SANDBOX_WARM_POOL = {("standard", "berth/base:latest", 1): 1}
     lifecycle.reap("local")  # sandboxes earlier tests kept (their rows are rolled back) go first
     assert pool.refill("local") == 1
     warm = WarmSandbox.objects.get(state=WarmSandbox.READY)

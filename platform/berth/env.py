@@ -63,12 +63,31 @@ def env_mapping(name: str, default: str) -> dict[str, str]:
     return result
 
 
-def env_warm_pool(name: str, default: str) -> dict[tuple[str, str], int]:
-    """Parse "profile/image=count,..." into {(profile, image): count}."""
+PROFILE_NAMES = ("standard", "docker", "kubernetes")
+
+
+def parse_pool_key(key: str) -> tuple[str, str, int] | None:
+    """ "profile/image" (single sandboxes) or "profile/image*N" (clusters of N nodes, node1..nodeN)
+    into (profile, image, nodes); None when it is neither."""
+    profile, sep, image = key.partition("/")
+    image, star, nodes = image.rpartition("*") if "*" in image else (image, "", "1")
+    if not sep or profile not in PROFILE_NAMES or not image or not nodes.isdigit() or not 1 <= int(nodes) <= 9:
+        return None
+    return profile, image, int(nodes)
+
+
+def pool_key(profile: str, image: str, nodes: int) -> str:
+    return f"{profile}/{image}" + (f"*{nodes}" if nodes > 1 else "")
+
+
+def env_warm_pool(name: str, default: str) -> dict[tuple[str, str, int], int]:
+    """Parse "profile/image=count,profile/image*nodes=count" into {(profile, image, nodes): count}."""
     pool = {}
     for key, count in env_mapping(name, default).items():
-        profile, sep, image = key.partition("/")
-        if not sep or profile not in ("standard", "docker", "kubernetes") or not image or not count.isdigit():
-            raise ImproperlyConfigured(f"{name}: {key}={count!r} is not of the form profile/image=count")
-        pool[(profile, image)] = int(count)
+        parsed = parse_pool_key(key)
+        if parsed is None or not count.isdigit():
+            raise ImproperlyConfigured(
+                f"{name}: {key}={count!r} is not of the form profile/image=count or profile/image*nodes=count"
+            )
+        pool[parsed] = int(count)
     return pool

@@ -1,5 +1,6 @@
 """Berth's one settings module. Every value comes from the environment (see README, Configuration)."""
 
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -12,8 +13,14 @@ DATA_DIR = Path(env_str("BERTH_DATA_DIR", str(BASE_DIR / "var")))
 
 DEV_SECRET_KEY = "berth-development-key-do-not-use-in-production"
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+# The key scripts/up made for this install (var/secret_key), so that `manage.py <command>` needs
+# no variables after it; SECRET_KEY or SECRET_KEY_FILE win over it.
+LOCAL_SECRET_KEY = DATA_DIR / "secret_key"
+SECRET_KEY = env_str("SECRET_KEY") or (
+    LOCAL_SECRET_KEY.read_text().strip() if LOCAL_SECRET_KEY.is_file() else DEV_SECRET_KEY
+)
+# This machine's own names by default: a site served under another name lists it here.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", f"localhost,127.0.0.1,[::1],{socket.gethostname()}")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 if not DEBUG:
@@ -23,7 +30,7 @@ if not DEBUG:
             "set SECRET_KEY (or SECRET_KEY_FILE) to a long random value."
         )
     if not ALLOWED_HOSTS:
-        raise ImproperlyConfigured("DEBUG is off and ALLOWED_HOSTS is empty: list the host names Berth serves.")
+        raise ImproperlyConfigured("ALLOWED_HOSTS is empty: list the host names Berth serves.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -218,7 +225,12 @@ SANDBOX_IDLE_MINUTES = env_int("BERTH_IDLE_MINUTES", 30, minimum=1)  # no termin
 SANDBOX_HOST_SLOTS = env_int("BERTH_HOST_SLOTS", 50, minimum=1)
 SANDBOX_DOCKER_SLOTS = env_int("BERTH_DOCKER_SANDBOX_SLOTS", 2, minimum=1)
 # Warm pool per host: "profile/image=count,...", e.g. "docker/berth/docker:latest=2".
-SANDBOX_WARM_POOL = env_warm_pool("BERTH_WARM_POOL", "docker/berth/docker:latest=2")
+# Warm sandboxes and clusters per host (only for profiles that are on): Docker days, and the
+# one- and two-node clusters the Kubernetes labs use.
+SANDBOX_WARM_POOL = env_warm_pool(
+    "BERTH_WARM_POOL",
+    "docker/berth/docker:latest=2,kubernetes/berth/kubernetes:latest=1,kubernetes/berth/kubernetes:latest*2=1",
+)
 SOLUTION_AFTER_FAILURES = env_int("BERTH_SOLUTION_AFTER_FAILURES", 3, minimum=1)  # failed checks
 TERMINAL_SCROLLBACK_BYTES = env_int("BERTH_TERMINAL_SCROLLBACK_BYTES", 256 * 1024, minimum=4096)
 # A terminal's output is paced to this many bytes per second (a browser shows a few MB/s at most):

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from berth.env import pool_key
 from console import charts, workers
 from console.models import AuditEvent, audit
 from sandboxes import lifecycle, limits, placement
@@ -177,13 +178,14 @@ def limit_fields() -> list[dict]:
         }
         for name, (kind, _, meaning) in limits.EDITABLE.items()
     ]
-    for (profile, image), size in limits.warm_pool().items():
+    for (profile, image, nodes), size in limits.warm_pool().items():
+        what = f"{nodes}-node clusters" if nodes > 1 else "sandboxes"
         fields.append(
             {
-                "name": f"{limits.POOL_PREFIX}{profile}/{image}",
-                "meaning": f"warm {profile} sandboxes of {image} per host",
+                "name": f"{limits.POOL_PREFIX}{pool_key(profile, image, nodes)}",
+                "meaning": f"warm {profile} {what} of {image} per host",
                 "current": size,
-                "default": settings.SANDBOX_WARM_POOL.get((profile, image), 0),
+                "default": settings.SANDBOX_WARM_POOL.get((profile, image, nodes), 0),
                 "checkbox": False,
             }
         )

@@ -13,8 +13,24 @@ NODE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 LAB_KEYS = {"title", "image", "profile", "time_limit", "nodes", "files", "setup", "steps", "resources", "architecture"}
 RESOURCE_KEYS = {"memory_mb": int, "cpus": (int, float), "pids": int, "disk_mb": int}
 STEP_KEYS = {"title", "text", "hint", "check", "solution", "sabotage", "node", "timeout", "architecture"}
-ARCHITECTURE_KINDS = ("containers", "networks", "volumes")
-DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+# A target architecture, per profile: the kinds of object it names, and what its links join
+# ([a container, a network or volume] on a Docker engine; [a Service, the Deployment whose pods it
+# selects] on a cluster).
+ARCHITECTURE_KINDS = {
+    "docker": ("containers", "networks", "volumes"),
+    "kubernetes": ("deployments", "services", "pods"),
+}
+ARCHITECTURE_LINKS = {
+    "docker": ("containers", ("networks", "volumes"), "a link is [container, network or volume]"),
+    "kubernetes": ("services", ("deployments",), "a link is [Service, Deployment whose pods it selects]"),
+}
+OBJECT_NAME = {
+    "docker": (re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"), "a Docker object name (letters, digits, _ . -)"),
+    "kubernetes": (
+        re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"),
+        "a Kubernetes object name (lower-case letters, digits, - .), namespace/name outside default",
+    ),
+}
 FILE_KEYS = {"path", "source", "content", "mode", "node"}
 MAX_TIME_LIMIT = 24 * 60
 
@@ -47,7 +63,7 @@ class LabDef:
     files: list[dict] = field(default_factory=list)
     resources: dict = field(default_factory=dict)
     steps: list[StepDef] = field(default_factory=list)
-    architecture: dict = field(default_factory=dict)  # {containers, networks, volumes, links}: the target
+    architecture: dict = field(default_factory=dict)  # the target: ARCHITECTURE_KINDS of the profile, links
 
     def node_of(self, step: StepDef) -> str:
         return step.node or self.nodes[0]
@@ -93,9 +109,9 @@ def parse_lab_text(text: str, slug: str, display_path: str, lab_dir: Path) -> tu
         value = r.get(key, kind, required=False)
         if value is not None and value <= 0:
             errors.append(doc.error(f"resources.{key}", "must be positive"))
-    architecture = parse_architecture(doc, top.get("architecture", dict, required=False, default={}) or {}, errors)
-    if architecture and profile != "docker":
-        errors.append(doc.error("architecture", "a target architecture needs the docker profile (its own engine)"))
+    architecture = parse_architecture(
+        doc, top.get("architecture", dict, required=False, default={}) or {}, profile, errors
+    )
     files = [
         parse_file(doc, lab_dir, item, i, nodes or [], errors)
         for i, item in enumerate(top.get("files", list, required=False, default=[]) or [])
@@ -147,33 +163,39 @@ def parse_lab_text(text: str, slug: str, display_path: str, lab_dir: Path) -> tu
     return lab, []
 
 
-def parse_architecture(doc: Doc, raw: dict, errors: list[ContentError]) -> dict:
-    """The target a lab's live view compares against: names of containers, networks and
-    volumes, and links [container, network or volume] saying what is attached to what."""
+def parse_architecture(doc: Doc, raw: dict, profile: str, errors: list[ContentError]) -> dict:
+    """The target a lab's live view compares against: names of the objects the learner makes
+    (containers, networks and volumes on a Docker engine; Deployments, Services and pods on a
+    cluster), and links saying what is attached to (or selects) what."""
     if not raw:
         return {}
+    if profile not in ARCHITECTURE_KINDS:
+        errors.append(doc.error("architecture", "a target architecture needs the docker or kubernetes profile"))
+        return {}
+    kinds, (name_pattern, name_rule) = ARCHITECTURE_KINDS[profile], OBJECT_NAME[profile]
     a = Fields(doc, raw, "architecture", errors)
-    a.reject_unknown({*ARCHITECTURE_KINDS, "links"})
+    a.reject_unknown({*kinds, "links"})
     target: dict = {}
-    for kind in ARCHITECTURE_KINDS:
+    for kind in kinds:
         names = a.get(kind, list, required=False, default=[]) or []
         for i, name in enumerate(names):
-            if not isinstance(name, str) or not DOCKER_NAME.match(name):
-                errors.append(doc.error(f"architecture.{kind}[{i}]", "a Docker object name (letters, digits, _ . -)"))
+            if not isinstance(name, str) or not name_pattern.match(name):
+                errors.append(doc.error(f"architecture.{kind}[{i}]", name_rule))
         target[kind] = [n for n in names if isinstance(n, str)]
+    source, others, link_rule = ARCHITECTURE_LINKS[profile]
     target["links"] = []
     for i, link in enumerate(a.get("links", list, required=False, default=[]) or []):
         where = f"architecture.links[{i}]"
         if not (isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)):
-            errors.append(doc.error(where, "a link is [container, network or volume]"))
+            errors.append(doc.error(where, link_rule))
             continue
-        container, other = link
-        if container not in target["containers"]:
-            errors.append(doc.error(where, f"{container!r} is not one of architecture.containers"))
-        elif other not in target["networks"] + target["volumes"]:
-            errors.append(doc.error(where, f"{other!r} is not one of architecture.networks or .volumes"))
+        first, other = link
+        if first not in target[source]:
+            errors.append(doc.error(where, f"{first!r} is not one of architecture.{source}"))
+        elif not any(other in target[kind] for kind in others):
+            errors.append(doc.error(where, f"{other!r} is not one of architecture.{' or .'.join(others)}"))
         else:
-            target["links"].append([container, other])
+            target["links"].append([first, other])
     return target
 
 

@@ -48,30 +48,24 @@ def bring_up(
     network: str | None = None,
     progress: Progress = no_progress,
     resume: Callable[[], dict[str, str] | None] | None = None,
-    claim: Callable[[str], str | None] | None = None,
+    claim: Callable[[], dict[str, str] | None] | None = None,
     created: Callable[[str, str], None] = lambda node, sandbox_id: None,
 ) -> dict[str, str]:
     """Bring every node of `lab` up; return {node: sandbox id}.
 
-    names: the sandbox name of each node. network: the session's private network (multi-node
-    labs). resume(): the learner's kept sandboxes of this lab, set up already and holding their
-    work, moved onto `network` ({node: id}), or None. claim(node): a warm sandbox for that node,
-    or None. created(node, id): called as soon as a node's sandbox exists, so that a retried task
-    or the reaper can find it.
+    names: the sandbox name of each node. network: the private network to make for a multi-node
+    lab's new sandboxes. resume(): the learner's kept sandboxes of this lab, set up already and
+    holding their work ({node: id}), or None. claim(): sandboxes to use as they are, {node: id}
+    (a warm sandbox or cluster, or what an earlier try of this start made), or None. created(node,
+    id): called as soon as a node's sandbox exists, so that a retried task or the reaper can find it.
     """
     progress("creating", 10, "Creating your sandbox")
-    if network:
-        backend.create_network(network, labels)
     ready = resume() if resume else None
-    ids = dict(ready or {})
-    for node in lab.nodes:
-        if node in ids:
-            continue
-        if claim and (warm := claim(node)):
-            ids[node] = warm
-            created(node, warm)
-            progress("creating", 40, "Taking a warm sandbox")
-            continue
+    ids = dict(ready or (claim() if claim else None) or {})
+    missing = [node for node in lab.nodes if node not in ids]
+    if network and missing:
+        backend.create_network(network, labels)
+    for node in missing:
         labels_ = {**labels, "berth.node": node}
         spec = spec_for(names[node], lab.image, lab.profile, node, labels_, network, lab.resources, lab.nodes)
         ids[node] = backend.create(spec)
@@ -129,7 +123,9 @@ def run_check(
     sandbox_id = ids.get(lab.node_of(step)) or next(iter(ids.values()))
     result = backend.exec(sandbox_id, step.check_script, timeout=step.timeout_seconds, on_output=on_output)
     if step.check_architecture:
-        result = architecture.verify(backend, sandbox_id, lab.architecture, result, on_output or (lambda line: None))
+        result = architecture.verify(
+            backend, sandbox_id, lab.architecture, result, on_output or (lambda line: None), lab.profile
+        )
     return result
 
 

@@ -1,4 +1,5 @@
-"""The live architecture view: what a learner's own Docker engine holds, drawn as a diagram.
+"""The live architecture view: what a learner's own Docker engine holds (or, on a Kubernetes
+day, their cluster: sandboxes/cluster_view.py), drawn as a diagram.
 
 Worker side, `take_snapshot` runs one inventory command in the sandbox and keeps the diagram in
 the cache. Web side, `latest` reads it and `snapshot_wanted` says whether a fresh one is worth a
@@ -10,11 +11,15 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from sandboxes import cluster_view
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import ExecResult
+from sandboxes.drawing import TARGET_STYLES, label, plural
 from sandboxes.models import LabSession, Sandbox
 
 TRAFFIC_WINDOW = 6.0  # seconds after terminal traffic during which snapshots follow each other
@@ -70,16 +75,20 @@ def snapshot_wanted(session_id: int, node: str, snapshot: dict | None) -> bool:
     return due and cache.add(f"arch-pending:{session_id}:{node}", 1, timeout=2)  # a lost task blocks 2 s at most
 
 
-def store(session_id: int, node: str, model: dict, target: dict | None = None, taken_at: float | None = None) -> dict:
+def store(
+    session_id: int, node: str, model: dict, target: dict | None = None, taken_at: float | None = None, view=None
+) -> dict:
     """Keep the diagram of `model`, read at `taken_at` (when its inventory began)."""
-    diff = compare(model, target) if target else None
-    diagram = mermaid(model, node, diff)
+    view = view or DOCKER
+    diff = view.compare(model, target) if target else None
+    diagram = view.draw(model, node, diff)
     snapshot = {
         "problems": diff["problems"] if diff else None,
         "taken_at": taken_at or time.time(),
         "hash": hashlib.sha256(diagram.encode()).hexdigest()[:16],
         "diagram": diagram,
-        "counts": {kind: len(model[kind]) for kind in ("containers", "images", "networks", "volumes", "repositories")},
+        "counts": view.counts(model),
+        "summary": view.summary(model),
     }
     cache.set(snapshot_key(session_id, node), snapshot, timeout=3600)
     cache.delete(f"arch-pending:{session_id}:{node}")
@@ -99,38 +108,44 @@ def take_snapshot(session_id: int, node: str) -> dict | None:
         cache.delete(f"arch-pending:{session_id}:{node}")
         return None
     backend = get_backend(sandbox.session.host)
-    target = sandbox.session.lab.architecture if node == sandbox.session.lab.nodes[0] else {}
+    lab = sandbox.session.lab
+    target = lab.architecture if node == lab.nodes[0] else {}
+    view = VIEWS[lab.profile]
     snapshot = None
     for _ in range(AGAIN_AFTER_TRAFFIC + 1):
         started = time.time()
-        model = read_engine(backend, sandbox.container_id)
+        model = read_engine(backend, sandbox.container_id, view)
         if model is None:
             cache.delete(f"arch-pending:{session_id}:{node}")
             return snapshot
-        snapshot = store(session_id, node, model, target, taken_at=started)
+        snapshot = store(session_id, node, model, target, taken_at=started, view=view)
         if (cache.get(traffic_key(session_id)) or 0.0) <= started:
             break  # nothing typed since this inventory began: it is up to date
     return snapshot
 
 
-def read_engine(backend, container_id: str) -> dict | None:
-    result = backend.exec(container_id, INVENTORY, timeout=10)
+def read_engine(backend, container_id: str, view=None) -> dict | None:
+    view = view or DOCKER
+    result = backend.exec(container_id, view.inventory, timeout=10)
     try:
-        return parse_inventory(result.output)
+        return view.parse(result.output)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None  # the engine is (re)starting, or a learner broke the CLI: the next look tells
 
 
-def verify(backend, container_id: str, target: dict, result: ExecResult, say=lambda line: None) -> ExecResult:
+def verify(
+    backend, container_id: str, target: dict, result: ExecResult, say=lambda line: None, profile: str = "docker"
+) -> ExecResult:
     """A check's architecture part, after its script: the same comparison the live view draws,
     told line by line; a script that passed fails when the target is not met."""
     if result.timed_out:
         return result
-    model = read_engine(backend, container_id)
+    view = VIEWS[profile]
+    model = read_engine(backend, container_id, view)
     if model is None:
-        lines, ok = ["✗ Could not read the Docker engine (is dockerd running?)."], False
+        lines, ok = [f"✗ {view.unreadable}"], False
     else:
-        diff = compare(model, target)
+        diff = view.compare(model, target)
         ok = not diff["problems"]
         lines = diff["problems"] or ["✓ The running system matches the target architecture."]
         lines += [f"• also there, not in the target: {kind[:-1]} {name}" for kind, name in diff["extra"]]
@@ -225,12 +240,6 @@ ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 
 
 # --- the diagram ------------------------------------------------------------------------------
-def label(text: str, limit: int = 48) -> str:
-    """A learner-chosen name made safe inside a quoted Mermaid label."""
-    text = re.sub(r"[^\w.:/@+\- >()]", "?", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def short_volume(name: str) -> str:
     return name[:12] + "…" if re.fullmatch(r"[0-9a-f]{64}", name) else name
 
@@ -307,8 +316,7 @@ def mermaid(model: dict, node: str, diff: dict | None = None) -> str:
         "  classDef running fill:#dafbe1,stroke:#1a7f37,color:#0f3d1f",
         "  classDef stopped fill:#eaeef2,stroke:#6e7781,color:#24292f",
         "  classDef paused fill:#fff8c5,stroke:#9a6700,color:#3b2300",
-        "  classDef missing fill:#ffebe9,stroke:#cf222e,color:#82071e,stroke-dasharray:5 3",
-        "  classDef extra fill:#f6f8fa,stroke:#8c959f,color:#57606a,stroke-dasharray:2 2",
+        *TARGET_STYLES,
     ]
     return "\n".join(lines)
 
@@ -323,3 +331,48 @@ def describe(container: dict) -> str:
 
 def css_state(state: str) -> str:
     return {"running": "running", "paused": "paused", "restarting": "paused"}.get(state, "stopped")
+
+
+ENGINE_KINDS = ("containers", "images", "networks", "volumes")
+
+
+def engine_counts(model: dict) -> dict:
+    return {kind: len(model[kind]) for kind in (*ENGINE_KINDS, "repositories")}
+
+
+def engine_summary(model: dict) -> str:
+    return ", ".join(plural(len(model[kind]), kind[:-1]) for kind in ENGINE_KINDS)
+
+
+@dataclass(frozen=True)
+class View:
+    """How one profile's sandbox is read, compared with a lab's target, drawn and summed up."""
+
+    inventory: str
+    parse: Callable[[str], dict]
+    compare: Callable[[dict, dict], dict]
+    draw: Callable[..., str]
+    counts: Callable[[dict], dict]
+    summary: Callable[[dict], str]
+    unreadable: str
+
+
+DOCKER = View(
+    INVENTORY,
+    parse_inventory,
+    compare,
+    mermaid,
+    engine_counts,
+    engine_summary,
+    "Could not read the Docker engine (is dockerd running?).",
+)
+KUBERNETES = View(
+    cluster_view.INVENTORY,
+    cluster_view.parse_inventory,
+    cluster_view.compare,
+    cluster_view.mermaid,
+    cluster_view.counts,
+    cluster_view.summary,
+    "Could not read the cluster (does kubectl get nodes answer?).",
+)
+VIEWS = {"docker": DOCKER, "kubernetes": KUBERNETES}

@@ -42,6 +42,11 @@ def network_name(session_id: int) -> str:
     return f"{settings.SANDBOX_PREFIX}-s{session_id}-net"
 
 
+def use_network(session: LabSession, network: str) -> None:
+    session.network = network
+    LabSession.objects.filter(pk=session.pk).update(network=network)
+
+
 def create_session(user, lab: Lab) -> LabSession:
     """Record a new session and, if a host has room, queue its provisioning (after the commit);
     otherwise it waits in line (placement.dispatch_waiting places it when room frees up)."""
@@ -126,19 +131,33 @@ def provision(session_id: int) -> None:
         sandboxes[node].container_id = sandbox_id
         sandboxes[node].save(update_fields=["container_id"])
 
-    def claim(node: str) -> str | None:  # a retried task keeps the warm sandbox it took
-        return sandboxes[node].container_id or pool.claim(session.host, sandboxes[node], lab.image, lab.profile)
+    def claim() -> dict[str, str] | None:
+        made = {node: sandbox.container_id for node, sandbox in sandboxes.items() if sandbox.container_id}
+        if made or lab.resources:  # a retried task keeps what it made or took
+            return made
+        warm = pool.claim(session.host, sandboxes, lab.image, lab.profile)
+        if warm is None:
+            return None
+        ids, cluster = warm
+        for node, sandbox_id in ids.items():
+            created(node, sandbox_id)
+        if cluster:
+            use_network(session, cluster)
+        set_state(session, LabSession.CREATING, 40, "Taking a warm " + ("cluster" if cluster else "sandbox"))
+        return ids
 
+    if len(lab.nodes) > 1 and not session.network:
+        use_network(session, network_name(session.pk))
     try:
         runner.bring_up(
             backend,
             lab,
             names={node: sandbox.name for node, sandbox in sandboxes.items()},
             labels=labels,
-            network=network_name(session.pk) if len(lab.nodes) > 1 else None,
+            network=session.network or None,
             progress=lambda phase, percent, message: set_state(session, phase, percent, message),
             resume=lambda: resume_kept(session, list(sandboxes.values()), backend),
-            claim=claim if len(lab.nodes) == 1 and not lab.resources else None,
+            claim=claim,
             created=created,
         )
     except Cancelled:
@@ -183,9 +202,10 @@ def kept_set(kept: Sandbox):
 
 
 def resume_kept(session: LabSession, sandboxes: list[Sandbox], backend) -> dict[str, str] | None:
-    """Hand the learner's kept sandboxes to this session: the same containers, renamed (and moved
-    to this session's network), with their files and (on Docker days) their inner engines'
-    images, containers and volumes. Returns {node: sandbox id}, or None when there are none."""
+    """Hand the learner's kept sandboxes to this session: the same containers, renamed, on the
+    same network (a cluster's certificates name its nodes' addresses), with their files and (on
+    Docker days) their inner engines' images, containers and volumes. Returns {node: sandbox id},
+    or None when there are none."""
     kept = kept_sandbox(session.user, session.lab)
     if kept is None or kept.session.host != session.host:
         return None
@@ -204,12 +224,11 @@ def resume_kept(session: LabSession, sandboxes: list[Sandbox], backend) -> dict[
     for sandbox in sandboxes:
         container_id = by_node[sandbox.node].container_id
         backend.rename(container_id, sandbox.name)
-        if len(sandboxes) > 1:
-            backend.move_to_network(container_id, network_name(old_session.pk), network_name(session.pk), sandbox.node)
         sandbox.container_id = container_id
         sandbox.save(update_fields=["container_id"])
-    if len(sandboxes) > 1:
-        backend.remove_network(network_name(old_session.pk))
+    if old_session.network:  # the nodes keep their network, and so their addresses
+        use_network(session, old_session.network)
+        LabSession.objects.filter(pk=old_session.pk).update(network="")
     return {sandbox.node: sandbox.container_id for sandbox in sandboxes}
 
 
@@ -286,8 +305,8 @@ def discard_kept(sandbox: Sandbox) -> None:
     session = sandbox.session
     get_backend(session.host).remove(sandbox.container_id or sandbox.name)
     Sandbox.objects.filter(pk=sandbox.pk).update(kept_until=None, removed_at=timezone.now())
-    if len(session.lab.nodes) > 1 and not session.sandboxes.filter(removed_at__isnull=True).exists():
-        get_backend(session.host).remove_network(network_name(session.pk))  # its last node went
+    if session.network and not session.sandboxes.filter(removed_at__isnull=True).exists():
+        get_backend(session.host).remove_network(session.network)  # its last node went
 
 
 def remove_sandboxes(session: LabSession) -> None:
@@ -298,8 +317,8 @@ def remove_sandboxes(session: LabSession) -> None:
         backend.remove(sandbox.container_id or sandbox.name)
         sandbox.removed_at = timezone.now()
         sandbox.save(update_fields=["removed_at"])
-    if len(session.lab.nodes) > 1:
-        backend.remove_network(network_name(session.pk))
+    if session.network:
+        backend.remove_network(session.network)
 
 
 def known_names(host: str) -> set[str]:

@@ -6,6 +6,7 @@ import time
 
 from django.conf import settings
 
+from berth.env import parse_pool_key
 from sandboxes.models import PlatformLimits
 
 # name: (type, minimum, what it means) -- the console's form is made from this table
@@ -46,7 +47,7 @@ EDITABLE = {
     "SANDBOX_KUBERNETES_PIDS": (int, 512, "processes per Kubernetes node sandbox"),
     "SANDBOX_KUBERNETES_DISK_MB": (int, 2048, "disk of a Kubernetes node sandbox (MB)"),
 }
-POOL_PREFIX = "WARM_POOL:"  # WARM_POOL:profile/image -> size
+POOL_PREFIX = "WARM_POOL:"  # WARM_POOL:profile/image[*nodes] -> size
 _cache: tuple[float, dict] = (0.0, {})
 
 
@@ -70,12 +71,12 @@ def limit(name: str):
     return overrides().get(name, getattr(settings, name))
 
 
-def warm_pool() -> dict[tuple[str, str], int]:
+def warm_pool() -> dict[tuple[str, str, int], int]:
+    """{(profile, image, nodes): warm sandboxes (nodes 1) or clusters (nodes > 1) per host}."""
     pool = dict(settings.SANDBOX_WARM_POOL)
     for key, size in overrides().items():
-        if key.startswith(POOL_PREFIX):
-            profile, _, image = key.removeprefix(POOL_PREFIX).partition("/")
-            pool[(profile, image)] = size
+        if key.startswith(POOL_PREFIX) and (parsed := parse_pool_key(key.removeprefix(POOL_PREFIX))):
+            pool[parsed] = size
     return pool
 
 

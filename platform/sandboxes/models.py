@@ -19,6 +19,9 @@ class LabSession(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lab_sessions")
     lab = models.ForeignKey("labs.Lab", on_delete=models.CASCADE, related_name="sessions")
     host = models.CharField(max_length=100)  # the Docker engine (a key of settings.DOCKER_HOSTS)
+    # A multi-node lab's private network: made for it, or the one a warm cluster or the learner's
+    # kept sandboxes came with (a cluster's addresses stay; "" for one node).
+    network = models.CharField(max_length=200, blank=True)
     state = models.CharField(max_length=10, choices=STATES, default=QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)  # 0-100, for the start progress bar
     message = models.CharField(max_length=300, blank=True)  # last progress message
@@ -98,6 +101,11 @@ class WarmSandbox(models.Model):
     name = models.CharField(max_length=200, unique=True)
     container_id = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=10, choices=STATES, default=WARMING)
+    # A node of a warm cluster: its hostname (node1..nodeN), the cluster's size, and the private
+    # network its nodes share (which names the cluster; "" for a single sandbox).
+    node = models.CharField(max_length=50, default="node1")
+    nodes = models.PositiveSmallIntegerField(default=1)
+    cluster = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_by = models.OneToOneField(Sandbox, null=True, blank=True, on_delete=models.SET_NULL)
 

@@ -43,21 +43,23 @@ def lock_hosts() -> None:
 
 
 def pick_host(profile: str, nodes: int, image: str = "") -> str | None:
-    """The open host with the most free slots that fits, preferring one with a warm sandbox
-    ready for this image; None when all are full."""
+    """The open host with the most free slots that fits, preferring one with a warm sandbox (or
+    warm cluster of as many nodes) ready for this image; None when all are full."""
     used = used_slots()
     need = slots_for(profile, nodes)
     candidates = [h for h in open_hosts() if settings.SANDBOX_HOST_SLOTS - used[h] >= need]
     if not candidates:
-        # A warm sandbox already holds its slots: claiming it needs no more.
-        candidates = [h for h in open_hosts() if nodes == 1 and warm_ready(h, profile, image)]
+        # A warm sandbox or cluster already holds its slots: claiming it needs no more.
+        candidates = [h for h in open_hosts() if warm_ready(h, profile, image, nodes)]
         if not candidates:
             return None
-    return max(candidates, key=lambda h: (warm_ready(h, profile, image) and nodes == 1, -used[h]))
+    return max(candidates, key=lambda h: (warm_ready(h, profile, image, nodes), -used[h]))
 
 
-def warm_ready(host: str, profile: str, image: str) -> bool:
-    return WarmSandbox.objects.filter(host=host, profile=profile, image=image, state=WarmSandbox.READY).exists()
+def warm_ready(host: str, profile: str, image: str, nodes: int = 1) -> bool:
+    return WarmSandbox.objects.filter(
+        host=host, profile=profile, image=image, nodes=nodes, node="node1", state=WarmSandbox.READY
+    ).exists()
 
 
 def waiting() -> list[LabSession]:

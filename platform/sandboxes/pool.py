@@ -1,5 +1,6 @@
-"""The warm pool: sandboxes created and started ahead of time, per host, image and profile
-(settings.SANDBOX_WARM_POOL). A start claims one and only runs the lab's setup in it."""
+"""The warm pool: sandboxes, and clusters of several nodes, created and started ahead of time,
+per host, image, profile and node count (settings.SANDBOX_WARM_POOL). A start claims one and only
+runs the lab's setup in it."""
 
 import logging
 import secrets
@@ -62,63 +63,122 @@ def spec_for(
     )
 
 
+def cluster_nodes(nodes: int) -> list[str]:
+    """The node names of a warm cluster: only labs whose nodes are named so can claim it."""
+    return [f"node{i}" for i in range(1, nodes + 1)]
+
+
 def refill(host: str) -> int:
-    """Create the missing warm sandboxes on this host (within its free slots); return how many."""
+    """Create the missing warm sandboxes and clusters on this host (within its free slots);
+    return how many sandboxes were made."""
     if host not in open_hosts():
         return 0
-    backend = get_backend(host)
     made = 0
-    for (profile, image), size in warm_pool().items():
+    for (profile, image, nodes), size in warm_pool().items():
         if PROFILES[profile].enabled and not limit(PROFILES[profile].enabled):
             continue
         have = WarmSandbox.objects.filter(
-            host=host, profile=profile, image=image, state__in=[WarmSandbox.WARMING, WarmSandbox.READY]
+            host=host,
+            profile=profile,
+            image=image,
+            nodes=nodes,
+            node=POOL_NODE,
+            state__in=[WarmSandbox.WARMING, WarmSandbox.READY],
         ).count()
         for _ in range(size - have):
-            if settings.SANDBOX_HOST_SLOTS - used_slots()[host] < slots_for(profile):
+            if settings.SANDBOX_HOST_SLOTS - used_slots()[host] < slots_for(profile, nodes):
                 return made
-            name = f"{settings.SANDBOX_PREFIX}-pool-{secrets.token_hex(4)}"
-            warm = WarmSandbox.objects.create(host=host, image=image, profile=profile, name=name)
-            labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.pool": "1"}
-            try:
-                warm.container_id = backend.create(spec_for(name, image, profile, POOL_NODE, labels))
-                warm.save(update_fields=["container_id"])
-                backend.start(warm.container_id)
-                backend.wait_ready(warm.container_id, settings.SANDBOX_READY_TIMEOUT, lambda phase: None)
-            except SandboxError as e:
-                log.warning("warm sandbox %s failed: %s", name, e)
-                backend.remove(warm.container_id or name)
-                warm.delete()
+            if not warm_up(host, profile, image, nodes):
                 return made
-            WarmSandbox.objects.filter(pk=warm.pk, state=WarmSandbox.WARMING).update(state=WarmSandbox.READY)
-            made += 1
+            made += nodes
     return made
 
 
-def claim(host: str, sandbox: Sandbox, image: str, profile: str) -> str | None:
-    """Hand a ready warm sandbox to this session's node: renamed to the node's sandbox name.
-    Returns its container id, or None when none is ready."""
-    if sandbox.node != POOL_NODE:
-        return None
-    for warm in WarmSandbox.objects.filter(host=host, image=image, profile=profile, state=WarmSandbox.READY):
-        with transaction.atomic():
-            if not WarmSandbox.objects.filter(pk=warm.pk, state=WarmSandbox.READY).update(
-                state=WarmSandbox.CLAIMED, claimed_by=sandbox
-            ):
-                continue  # another start took it first
-        backend = get_backend(host)
-        if not backend.poll(warm.container_id):
-            backend.remove(warm.container_id)
-            warm.delete()
-            continue
-        backend.rename(warm.container_id, sandbox.name)
+def warm_up(host: str, profile: str, image: str, nodes: int) -> bool:
+    """One warm sandbox, or one warm cluster of `nodes` on a network of its own, started and
+    waited for until usable (a cluster: every node joined and Ready)."""
+    backend = get_backend(host)
+    tag = secrets.token_hex(4)
+    names = cluster_nodes(nodes)
+    cluster = f"{settings.SANDBOX_PREFIX}-pool-{tag}-net" if nodes > 1 else ""
+    labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.pool": "1"}
+    members = [
+        WarmSandbox.objects.create(
+            host=host,
+            image=image,
+            profile=profile,
+            node=node,
+            nodes=nodes,
+            cluster=cluster,
+            name=f"{settings.SANDBOX_PREFIX}-pool-{tag}" + (f"-{node}" if nodes > 1 else ""),
+        )
+        for node in names
+    ]
+    try:
+        if cluster:
+            backend.create_network(cluster, labels)
+        for warm in members:
+            spec = spec_for(warm.name, image, profile, warm.node, labels, cluster or None, None, names)
+            warm.container_id = backend.create(spec)
+            warm.save(update_fields=["container_id"])
+        for warm in members:
+            backend.start(warm.container_id)
+        for warm in members:
+            backend.wait_ready(warm.container_id, settings.SANDBOX_READY_TIMEOUT, lambda phase: None)
+    except SandboxError as e:
+        log.warning("warm %s %s failed: %s", profile, cluster or members[0].name, e)
+        discard(host, members)
+        return False
+    WarmSandbox.objects.filter(pk__in=[w.pk for w in members], state=WarmSandbox.WARMING).update(
+        state=WarmSandbox.READY
+    )
+    return True
+
+
+def discard(host: str, members: list[WarmSandbox]) -> None:
+    backend = get_backend(host)
+    for warm in members:
+        backend.remove(warm.container_id or warm.name)
         warm.delete()
-        return warm.container_id
+    for cluster in {warm.cluster for warm in members if warm.cluster}:
+        backend.remove_network(cluster)
+
+
+def claim(host: str, sandboxes: dict[str, Sandbox], image: str, profile: str) -> tuple[dict[str, str], str] | None:
+    """Hand a ready warm sandbox, or a warm cluster of as many nodes, to a session's nodes: each
+    renamed to its node's sandbox name. Returns ({node: container id}, the cluster's network or
+    ""), or None when none is ready (or the lab's nodes are not named node1..nodeN)."""
+    nodes = len(sandboxes)
+    if sorted(sandboxes) != cluster_nodes(nodes):
+        return None
+    ready = WarmSandbox.objects.filter(
+        host=host, image=image, profile=profile, nodes=nodes, node=POOL_NODE, state=WarmSandbox.READY
+    )
+    for first in ready:
+        with transaction.atomic():
+            group = (
+                WarmSandbox.objects.filter(pk=first.pk)
+                if nodes == 1
+                else WarmSandbox.objects.filter(host=host, cluster=first.cluster)
+            )
+            if group.filter(state=WarmSandbox.READY).update(state=WarmSandbox.CLAIMED) != nodes:
+                transaction.set_rollback(True)
+                continue  # another start took it first, or a node of it is not ready
+        members = {warm.node: warm for warm in group}
+        backend = get_backend(host)
+        if not all(backend.poll(warm.container_id) for warm in members.values()):
+            discard(host, list(members.values()))
+            continue
+        for node, warm in members.items():
+            backend.rename(warm.container_id, sandboxes[node].name)
+            warm.delete()
+        return {node: warm.container_id for node, warm in members.items()}, first.cluster
     return None
 
 
 def discard_stale(host: str) -> int:
-    """Remove pool records whose container is gone and pool containers nobody records."""
+    """Remove pool records whose container is gone (with the rest of their cluster) and pool
+    containers nobody records."""
     backend = get_backend(host)
     removed = 0
     known = set(WarmSandbox.objects.filter(host=host).values_list("name", flat=True))
@@ -131,11 +191,13 @@ def discard_stale(host: str) -> int:
             backend.remove(info.container_id)
             removed += 1
     stale = timezone.now() - timezone.timedelta(seconds=settings.SANDBOX_READY_TIMEOUT * 3)
+    gone = set()
     for warm in WarmSandbox.objects.filter(host=host):
-        if (warm.state == WarmSandbox.READY and not backend.poll(warm.container_id)) or (
-            warm.state == WarmSandbox.WARMING and warm.created_at < stale
+        if warm.pk not in gone and (
+            (warm.state == WarmSandbox.READY and not backend.poll(warm.container_id))
+            or (warm.state == WarmSandbox.WARMING and warm.created_at < stale)
         ):
-            backend.remove(warm.container_id or warm.name)
-            warm.delete()
-            removed += 1
-    return removed
+            members = list(WarmSandbox.objects.filter(host=host, cluster=warm.cluster)) if warm.cluster else [warm]
+            gone |= {member.pk for member in members}
+            discard(host, members)
+    return removed + len(gone)

@@ -113,11 +113,13 @@ def extend(request, session_id: int):
 @require_GET
 @login_required
 def architecture_view(request, session_id: int):
-    """The learner's own engine as a diagram (JSON); 204 when it has not changed since `since`."""
+    """The learner's own engine (or cluster) as a diagram (JSON); 204 when it has not changed
+    since `since`. A cluster is one whichever node's tab asks: it is read on the first node."""
     session = get_own_session(request, session_id)
-    node = request.GET.get("node") or session.lab.nodes[0]
-    if session.lab.profile != "docker" or node not in session.lab.nodes:
-        raise Http404("no Docker engine to draw here")
+    lab = session.lab
+    node = lab.nodes[0] if lab.profile == "kubernetes" else request.GET.get("node") or lab.nodes[0]
+    if lab.profile not in architecture.VIEWS or node not in lab.nodes:
+        raise Http404("no Docker engine or cluster to draw here")
     if session.state != LabSession.READY:
         return JsonResponse({"state": session.state}, status=409)
     snapshot = architecture.latest(session.pk, node)

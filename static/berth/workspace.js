@@ -181,7 +181,7 @@
 
   // --- live architecture view: the learner's own engine, redrawn when it changes ------------
   // It sits at the foot of the lesson, beside the lesson's own diagrams, while a Docker-day
-  // sandbox is ready: the panel's #architecture-poll asks every second (htmx) with the hash
+  // sandbox (or a Kubernetes-day cluster) is ready: the panel's #architecture-poll asks every second (htmx) with the hash
   // drawn last, and the server answers 204 until something changed.
   let archPoller = null, archHash = "", archNode = null, archBusy = false, archCount = 0;
 
@@ -214,12 +214,9 @@
       const { svg } = await mermaid.render(`arch-svg-${archCount++}`, snap.diagram);
       box.querySelector(".arch-diagram").innerHTML = svg;
       archHash = snap.hash;
-      const c = snap.counts;
       showTarget(box, snap.problems);
-      const n = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
       box.querySelector(".arch-meta").textContent =
-        `${n(c.containers, "container")}, ${n(c.images, "image")}, ${n(c.networks, "network")}, ` +
-        `${n(c.volumes, "volume")} · ${new Date(snap.taken_at * 1000).toLocaleTimeString()}`;
+        `${snap.summary} · ${new Date(snap.taken_at * 1000).toLocaleTimeString()}`;
     } finally { archBusy = false; }
   }
 

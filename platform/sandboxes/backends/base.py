@@ -125,10 +125,6 @@ class SandboxBackend:
     def create_network(self, name: str, labels: dict[str, str]) -> None:
         raise NotImplementedError
 
-    def move_to_network(self, sandbox_id: str, old: str, new: str, alias: str) -> None:
-        """Take a (stopped) sandbox off network `old` and onto `new`, found there as `alias`."""
-        raise NotImplementedError
-
     def remove_network(self, name: str) -> None:
         raise NotImplementedError
 

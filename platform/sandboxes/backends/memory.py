@@ -139,10 +139,6 @@ class MemoryBackend(SandboxBackend):
         self._log("create_network", name)
         self.networks.setdefault(name, dict(labels))
 
-    def move_to_network(self, sandbox_id: str, old: str, new: str, alias: str) -> None:
-        self._log("move_to_network", sandbox_id, old, new)
-        self._get(sandbox_id).spec.network = new
-
     def remove_network(self, name: str) -> None:
         self._log("remove_network", name)
         self.networks.pop(name, None)

@@ -305,11 +305,6 @@ class DockerBackend(SandboxBackend):
                 options={"com.docker.network.bridge.name": bridge},
             )
 
-    def move_to_network(self, sandbox_id: str, old: str, new: str, alias: str) -> None:
-        with engine_call(f"move {sandbox_id} from {old} to {new}", "Your sandboxes could not be resumed."):
-            self.api.connect_container_to_network(sandbox_id, new, aliases=[alias])
-            self.api.disconnect_container_from_network(sandbox_id, old)
-
     def remove_network(self, name: str) -> None:
         with engine_call(f"remove network {name}", done_if=(GONE,)):
             self.api.remove_network(name)
