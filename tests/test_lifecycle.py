@@ -199,6 +199,34 @@ def test_the_warm_pool_is_claimed_then_refilled(learner, docker_engine, settings
     WarmSandbox.objects.all().delete()
 
 
+@pytest.mark.docker
+def test_a_warm_two_node_cluster_is_claimed_by_a_kubernetes_lab_and_works(learner, course, docker_engine, settings):
+    """A real cluster from the pool: after the claim, both nodes are Ready, kubectl works on the
+    worker too, and the nodes kept the addresses the cluster's certificates were made for."""
+    from labs.models import Lab
+
+    settings.SANDBOX_WARM_POOL = {("kubernetes", "berth/kubernetes:latest", 2): 1}
+    lifecycle.reap("local")
+    assert pool.refill("local") == 2
+    warm = {w.node: w.container_id for w in WarmSandbox.objects.all()}
+    engine = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
+    address = {c: engine.containers.get(c).attrs["NetworkSettings"]["Networks"] for c in warm.values()}
+    session = lifecycle.create_session(learner, Lab.objects.get(slug="k8s-services"))
+    try:
+        lifecycle.provision(session.pk)
+        session.refresh_from_db()
+        assert session.state == LabSession.READY, session.error
+        assert {s.node: s.container_id for s in session.sandboxes.all()} == warm
+        assert {c: engine.containers.get(c).attrs["NetworkSettings"]["Networks"] for c in warm.values()} == address
+        backend = get_backend("local")
+        nodes = backend.exec(warm["node2"], "kubectl get nodes --no-headers | grep -c ' Ready '", 30)
+        assert nodes.output.strip() == "2", nodes.output
+    finally:
+        lifecycle.end(session.pk, "test over", keep=False)
+        WarmSandbox.objects.all().delete()
+    assert not {n.name for n in engine.networks.list()} & {session.network}
+
+
 # --- two engines -------------------------------------------------------------------------------
 SECOND_SOCKET = "/var/run/berth-test-docker2.sock"
 
