@@ -60,7 +60,7 @@ def cluster(docker_engine, db):
 
 def test_a_cluster_is_upgraded_a_minor_version_with_kubeadm_and_keeps_its_workloads(cluster):
     assert cluster("kubectl version -o json | jq -r .serverVersion.gitVersion").output.strip() == "v1.36.3"
-    before = cluster("kubectl create deployment web --image=nginx && kubectl rollout status deployment/web --timeout=120s")
+    before = cluster("kubectl create deployment web --image=nginx && kubectl rollout status deploy/web --timeout=120s")
     assert before.exit_code == 0, before.output
     plan = cluster(
         f"install -m 755 {NEXT}/kubeadm /tmp/kubeadm && /tmp/kubeadm upgrade plan "
@@ -73,7 +73,7 @@ def test_a_cluster_is_upgraded_a_minor_version_with_kubeadm_and_keeps_its_worklo
     versions = cluster(
         "kubectl version -o json | jq -r '.serverVersion.gitVersion, .clientVersion.gitVersion';"
         " kubectl get node node1 -o jsonpath='{.status.nodeInfo.kubeletVersion}{\"\\n\"}';"
-        " kubectl -n kube-system get pods -l component=kube-scheduler -o jsonpath='{.items[0].spec.containers[0].image}'"
+        " kubectl -n kube-system get pod -l component=kube-scheduler -o jsonpath='{.items[0].spec.containers[0].image}'"
     )
     assert versions.output.split() == ["v1.37.2"] * 3 + ["berth.local/kube-scheduler:v1.37.2"], versions.output
     after = cluster("kubectl rollout status deployment/web --timeout=120s && kubectl get pods -l app=web --no-headers")
