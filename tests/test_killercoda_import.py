@@ -31,7 +31,12 @@ def write_scenario(folder):
                         },
                     ],
                     "finish": {"text": "finish.md"},
-                    "assets": {"host01": [{"file": "greeting.txt", "target": "/root/given", "chmod": "0600"}]},
+                    "assets": {
+                        "host01": [
+                            {"file": "greeting.txt", "target": "/root/given", "chmod": "0600"},
+                            {"file": "run.sh", "target": "/usr/local/bin", "chmod": "+x"},
+                        ]
+                    },
                 },
                 "backend": {"imageid": "debian"},
                 "interface": {"layout": "ide"},
@@ -42,6 +47,7 @@ def write_scenario(folder):
     (folder / "finish.md").write_text("Well done.\n")
     (folder / "setup.sh").write_text("mkdir -p /root/given\n")
     (folder / "assets" / "greeting.txt").write_text("hello\n")
+    (folder / "assets" / "run.sh").write_text("#!/bin/sh\necho run\n")
     (folder / "step1" / "text.md").write_text(
         "Create it:\n\n```\nmkdir -p /root/work\n```{{exec}}\n\nOr `ls`{{copy}}.\n"
     )
@@ -63,6 +69,8 @@ def test_import_maps_steps_checks_setup_assets_and_runnable_blocks(tmp_path):
     assert lab["steps"][1]["solution"] == "cp /root/given/greeting.txt /root/work/\n"
     assert "{{" not in text
     assert (labs / "kc-greetings" / "files" / "greeting.txt").read_text() == "hello\n"
+    modes = {f["path"]: f["mode"] for f in lab["files"]}
+    assert modes == {"/root/given/greeting.txt": "0600", "/usr/local/bin/run.sh": "0755"}  # chmod +x stays executable
     assert (labs / "kc-greetings" / "killercoda" / "steps1-background.sh").exists()
     unsupported = "\n".join(report.unsupported)
     for name in ("steps[1].background", "backend.imageid", "interface", "inline"):

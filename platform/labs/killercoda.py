@@ -68,6 +68,28 @@ def read(folder: Path, name: str | None, where: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+SYMBOLIC = re.compile(r"([ugoa]*)([-+=])([rwx]*)")
+WHO = {"u": 0o700, "g": 0o070, "o": 0o007}
+WHAT = {"r": 0o444, "w": 0o222, "x": 0o111}
+
+
+def file_mode(chmod: str) -> int | None:
+    """An asset's `chmod` as a mode: octal ("0600") or symbolic as chmod takes it ("+x", "u+x",
+    "go-w", "a=r,u+w"), applied to a new file's 0644; None when it is neither."""
+    if re.fullmatch(r"0?[0-7]{3,4}", chmod):
+        return int(chmod, 8)
+    mode = 0o644
+    for clause in chmod.split(","):
+        match = SYMBOLIC.fullmatch(clause.strip())
+        if not match:
+            return None
+        who, op, perms = match.groups()
+        scope = sum(WHO[w] for w in set(who.replace("a", "ugo"))) if who else 0o777
+        bits = sum(WHAT[p] for p in set(perms)) & scope
+        mode = {"+": mode | bits, "-": mode & ~bits, "=": (mode & ~scope) | bits}[op]
+    return mode
+
+
 def import_scenario(folder: Path, labs_dir: Path, slug: str | None = None, overwrite: bool = False) -> ImportReport:
     index_path = folder / "index.json"
     try:
@@ -181,15 +203,15 @@ def import_scenario(folder: Path, labs_dir: Path, slug: str | None = None, overw
                 copy = target / "files" / relative
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, copy)
-                mode = str(asset.get("chmod", "0644")).lstrip("+")
-                if not re.fullmatch(r"0?[0-7]{3,4}", mode):
+                mode = file_mode(str(asset.get("chmod", "0644")))
+                if mode is None:
                     report.unsupported.append(f"details.assets.{host}: chmod {asset.get('chmod')!r} became 0644")
-                    mode = "0644"
+                    mode = 0o644
                 files.append(
                     {
                         "path": f"{destination.rstrip('/')}/{relative}",
                         "source": f"files/{relative}",
-                        "mode": mode.zfill(4),
+                        "mode": f"{mode:04o}",
                     }
                 )
 
