@@ -137,6 +137,7 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
     page.goto(f"{stack.http}/course/")
     expect(page.locator("li.day[data-day='1'] .day-state")).to_have_text("in progress")
     expect(page.locator(".streak")).to_contain_text("1-day streak")
+    expect(page.locator(".streak svg.streak-icon")).to_be_visible()  # drawn: no emoji font needed
     page.screenshot(path=str(SHOTS / "course-map.png"))
 
 
