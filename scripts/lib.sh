@@ -216,6 +216,7 @@ setup_all() {
 
 ensure_browser() {  # Debian's Chromium, driven by Playwright (which cannot download browsers here)
   [ -x /usr/bin/chromium ] || apt_install chromium fonts-dejavu-core
+  command -v prometheus > /dev/null || apt_install prometheus  # scrapes a live stack: tests/test_metrics.py
 }
 
 ensure_postgres() {  # PostgreSQL, the production database: use the local server, or install one

@@ -4,6 +4,7 @@ Every helper also reads NAME_FILE (the path of a file holding the value), so sec
 come from Docker or Kubernetes secret files instead of the process environment.
 """
 
+import ipaddress
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -50,6 +51,17 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
 def env_list(name: str, default: str = "") -> list[str]:
     value = env_str(name, default) or ""
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name: str, default: str) -> list[str]:
+    """Parse "127.0.0.1,::1,10.0.0.0/8" into addresses and networks (as strings), each checked."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network") from None
+    return networks
 
 
 def env_mapping(name: str, default: str) -> dict[str, str]:

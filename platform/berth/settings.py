@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from berth.env import env_bool, env_int, env_list, env_mapping, env_str, env_warm_pool
+from berth.env import env_bool, env_int, env_list, env_mapping, env_networks, env_str, env_warm_pool
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 DATA_DIR = Path(env_str("BERTH_DATA_DIR", str(BASE_DIR / "var")))
@@ -157,6 +157,9 @@ CACHES = {  # shared by every web process: login throttling counts across them
         "KEY_PREFIX": env_str("BERTH_CHANNEL_PREFIX", "berth") + "-cache",
     }
 }
+# GET /metrics (console/metrics.py): from these addresses, or with "Authorization: Bearer <token>".
+METRICS_ALLOW = env_networks("BERTH_METRICS_ALLOW", "127.0.0.1,::1")
+METRICS_TOKEN = env_str("BERTH_METRICS_TOKEN", "") or ""
 LOGIN_FAILURES_ALLOWED = env_int("BERTH_LOGIN_FAILURES", 5, minimum=1)  # per username, and per address
 LOGIN_LOCKOUT_SECONDS = env_int("BERTH_LOGIN_LOCKOUT_SECONDS", 300, minimum=1)
 

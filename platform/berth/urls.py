@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from console.metrics import metrics_view
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="course:map", permanent=False)),
     path("accounts/", include("accounts.urls")),
@@ -11,4 +13,5 @@ urlpatterns = [
     path("console/", include("console.urls")),
     path("studio/", include("studio.urls")),
     path("django-admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/operations.md)
 ]

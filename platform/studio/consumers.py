@@ -4,6 +4,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import close_old_connections
 
+from console import sockets
 from studio.models import SelfTestRun
 from studio.selftests import FINAL, group_name
 
@@ -43,6 +44,7 @@ class SelfTestConsumer(AsyncJsonWebsocketConsumer):
         self.group = group_name(run_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await sockets.opened(self, "selftest")
         # The snapshot after joining the group: no line can fall between the two.
         current = await snapshot(run_id)
         await self.send_json(current)
@@ -50,6 +52,7 @@ class SelfTestConsumer(AsyncJsonWebsocketConsumer):
             await self.close()
 
     async def disconnect(self, code):
+        await sockets.closed(self)
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

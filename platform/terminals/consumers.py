@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
+from console import sockets
 from sandboxes import architecture
 from sandboxes.events import group_name
 from terminals import access
@@ -32,6 +33,7 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
         self.group = group_name(session_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await sockets.opened(self, "events")
         # A snapshot after joining the group: no event can fall between the two.
         session = await access.own_session(self.scope["user"], session_id)
         await self.send_json(
@@ -39,6 +41,7 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code):
+        await sockets.closed(self)
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -54,6 +57,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     the primitives: which shell (`find_target`), whether it is read-only, and `attached`."""
 
     readonly = False
+    socket_kind = "terminal"  # as /metrics counts it
 
     async def find_target(self) -> tuple[str, str] | None:
         """(host, container id) of the shell this socket may open, or None."""
@@ -79,6 +83,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         rows, cols = clamp_size(query.get("rows", [24])[0], query.get("cols", [80])[0])
         await self.accept()
+        await sockets.opened(self, self.socket_kind)
         await self.channel_layer.send(
             self.relay,
             {
@@ -94,6 +99,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.attached()
 
     async def disconnect(self, code):
+        await sockets.closed(self)
         if self.relay:
             await self.channel_layer.send(
                 self.relay, {"type": "tty.detach", "key": self.key, "reply": self.channel_name}
@@ -161,6 +167,7 @@ class WatchConsumer(TerminalConsumer):
     it either). The learner's page is told while it lasts, and every watch is audited."""
 
     readonly = True
+    socket_kind = "watch"
 
     async def find_target(self):
         target = await access.watch_target(self.scope["user"], self.session_id, self.node)
