@@ -97,3 +97,71 @@ def test_an_ingress_routes_a_host_name_to_a_service(cluster):
     assert other.output.strip() == "404"  # no Ingress names that host
     status = cluster(until("kubectl get ingress shop -o jsonpath='{.spec.ingressClassName}' | grep -q traefik"))
     assert status.exit_code == 0, status.output
+
+
+NETPOL_PODS = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: np}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: np, labels: {app: web}}
+spec:
+  containers: [{name: nginx, image: nginx, ports: [{name: http, containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: np, labels: {role: client}}
+spec:
+  containers: [{name: sh, image: busybox, command: [sleep, "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stranger, namespace: np}
+spec:
+  containers: [{name: sh, image: busybox, command: [sleep, "3600"]}]
+"""
+
+NETPOL_POLICIES = {
+    "deny-ingress": "spec: {podSelector: {}, policyTypes: [Ingress]}",
+    # A named port: the server's container port "http".
+    "allow-clients": """spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{podSelector: {matchLabels: {role: client}}}], ports: [{protocol: TCP, port: http}]}]""",
+    "client-no-egress": "spec: {podSelector: {matchLabels: {role: client}}, policyTypes: [Egress]}",
+}
+
+
+def test_network_policies_are_enforced(cluster):
+    """berth-netpol (deployed on every cluster) enforces NetworkPolicies: default deny, an allow
+    by pod label and named port, an egress deny, and reachability again once they are gone."""
+    assert cluster(f"kubectl apply -f - <<'EOF'\n{NETPOL_PODS}\nEOF").exit_code == 0
+    ready = cluster("kubectl -n np wait --for=condition=Ready pod --all --timeout=120s")
+    assert ready.exit_code == 0, cluster("kubectl -n np describe pods").output
+    ip = cluster("kubectl -n np get pod server -o jsonpath='{.status.podIP}'").output.strip()
+
+    def sees(pod: str, expected: str) -> None:  # retried: policies apply asynchronously
+        probe = f"timeout 3 wget -q -O- http://{ip} > /dev/null && echo reached || echo blocked"
+        result = cluster(until(f"kubectl -n np exec {pod} -- sh -c '{probe}' | grep -x {expected}"))
+        assert result.exit_code == 0, (pod, expected, result.output, cluster("iptables-save | grep BERTH").output)
+
+    def apply(name: str) -> None:
+        policy = f"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}, namespace: np}}\n"
+        assert cluster(f"kubectl apply -f - <<'EOF'\n{policy}{NETPOL_POLICIES[name]}\nEOF").exit_code == 0
+
+    sees("client", "reached")
+    sees("stranger", "reached")
+    apply("deny-ingress")
+    sees("client", "blocked")
+    sees("stranger", "blocked")
+    node = cluster(f"curl -fsS --max-time 3 http://{ip}/")  # the node itself (kubelet probes) still may
+    assert node.exit_code == 0 and "Welcome to nginx" in node.output, node.output
+    apply("allow-clients")
+    sees("client", "reached")
+    sees("stranger", "blocked")
+    apply("client-no-egress")
+    sees("client", "blocked")
+    assert cluster("kubectl -n np delete networkpolicy --all").exit_code == 0
+    sees("client", "reached")
+    sees("stranger", "reached")
