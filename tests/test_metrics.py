@@ -16,6 +16,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from berth.env import env_networks
+from console import sockets
 from console.models import audit
 from labs import checks
 from labs.models import CheckRun
@@ -126,6 +127,20 @@ def test_the_exposition_counts_what_the_platform_recorded(
     assert value(samples, "berth_redis_up") == 1
     assert value(samples, "berth_queue_length", queue="sandboxes.metricshost") == 1
     assert value(samples, "berth_websockets", kind="terminal") == 0
+
+
+@pytest.mark.django_db
+def test_a_websocket_left_by_a_dead_web_process_stops_counting(client):
+    """A web process killed with sockets open never removes their entries: they expire."""
+    client_redis = redis.Redis.from_url(django_settings.REDIS_URL)
+    key = sockets.key("terminal")
+    client_redis.delete(key)
+    try:
+        client_redis.zadd(key, {"specific.dead!1": time.time() - 1, "specific.alive!2": time.time() + sockets.TTL})
+        assert value(scrape(client), "berth_websockets", kind="terminal") == 1
+        assert client_redis.zcard(key) == 1  # the expired entry is gone for good
+    finally:
+        client_redis.delete(key)
 
 
 def test_metrics_are_served_to_the_allowed_addresses_or_with_the_token(client, settings, db):
@@ -239,7 +254,9 @@ def test_a_real_prometheus_scrapes_berth_and_loads_the_alert_rules(prometheus, s
         prometheus.until('berth_websockets{kind="events"}', 1)
     prometheus.until('berth_websockets{kind="events"}', 0)
 
-    # Prometheus loaded every alert rule and evaluates them against the scraped series.
+    # Prometheus loaded every alert rule and evaluates them against the scraped series: a learner
+    # waiting in line makes its alert pending (it fires after 10 minutes).
+    prometheus.until('ALERTS{alertname="BerthLearnersWaiting",alertstate="pending"}', 1)
     rules = requests.get(f"{prometheus.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
     alerts = {rule["name"]: rule for group in rules for rule in group["rules"]}
     assert {"BerthNoHealthyHost", "BerthQueueGrowing", "BerthSlowStarts"} <= set(alerts)
