@@ -144,6 +144,7 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[
     recipe = settings.COURSE_LABS_DIR / "images" / entry["recipe"]
     tag = entry["tag"]
     started = time.monotonic()
+    before = image_id(client, tag)
     with tempfile.TemporaryDirectory(prefix="berth-build-") as tmp:
         context = Path(tmp) / "context"
         shutil.copytree(recipe, context)
@@ -174,6 +175,24 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[
             if "error" in event:
                 raise RuntimeError(f"building {tag} failed: {event['error'].strip()}")
     say(f"{tag}: built in {time.monotonic() - started:.1f} s")
+    if before and before != image_id(client, tag):
+        forget_replaced(client, before)
+
+
+def image_id(client: docker.DockerClient, tag: str) -> str | None:
+    try:
+        return client.images.get(tag).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def forget_replaced(client: docker.DockerClient, old_id: str) -> None:
+    """The image a rebuild replaced, untagged now: removed, or every rebuild of a node image
+    (2-3 GB) would stay on the engine's disk. One a sandbox still runs on stays until it goes."""
+    try:
+        client.images.remove(old_id, noprune=False)
+    except docker.errors.APIError:
+        pass  # still used by a container, or tagged elsewhere
 
 
 def build_all(
