@@ -44,6 +44,7 @@ def main():
 
     from labs import runner
     from labs.format import LabDef
+    from sandboxes import pool
 
     be = common.backend()
     samples = {"bare": [], 1: [], 3: [], "warm1": [], "warm3": []}
@@ -60,7 +61,7 @@ def main():
 
     def cluster(nodes: int, measure_pods: bool):
         tag = uuid.uuid4().hex[:6]
-        names = [f"node{i}" for i in range(1, nodes + 1)]
+        names = pool.cluster_nodes(nodes)
         lab = LabDef("bench-k8s", "(bench)", "bench", IMAGE, "kubernetes", 60, names, "")
         network = f"{common.PREFIX}-k8s-{tag}-net" if nodes > 1 else None
         ids: dict[str, str] = {}
@@ -93,9 +94,7 @@ def main():
             runner.tear_down(be, ids, network)
 
     def warm_cluster(nodes: int):
-        from sandboxes import pool
-
-        names = [f"node{i}" for i in range(1, nodes + 1)]
+        names = pool.cluster_nodes(nodes)
         lab = LabDef("bench-k8s", "(bench)", "bench", IMAGE, "kubernetes", 60, names, "")
         if not pool.warm_up("local", "kubernetes", IMAGE, nodes):
             report.fail(f"a warm {nodes}-node cluster could not be made")

@@ -19,7 +19,7 @@ from django.core.cache import cache
 from sandboxes import cluster_view
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import ExecResult
-from sandboxes.drawing import TARGET_STYLES, label, plural
+from sandboxes.drawing import TARGET_STYLES, label, plural, target_marks
 from sandboxes.models import LabSession, Sandbox
 
 TRAFFIC_WINDOW = 6.0  # seconds after terminal traffic during which snapshots follow each other
@@ -301,13 +301,7 @@ def mermaid(model: dict, node: str, diff: dict | None = None) -> str:
         kind = "networks" if ("networks", other) in ids else "volumes"
         if ("containers", container) in ids and (kind, other) in ids:
             lines.append(f"  {ids[('containers', container)]} -. missing .-> {ids[(kind, other)]}")
-    for kind in ("containers", "networks", "volumes"):
-        for name in missing[kind]:
-            if (kind, name) in ids:
-                lines.append(f"  class {ids[(kind, name)]} missing")
-    for kind, name in extra:
-        if kind != "containers" and (kind, name) in ids:
-            lines.append(f"  class {ids[(kind, name)]} extra")
+    lines += target_marks(ids, missing, extra, ("containers", "networks", "volumes"), drawn="containers")
     for repo in model["repositories"][:LIMIT]:
         for image in model["images"][:LIMIT]:
             if image.startswith(f"localhost:5000/{repo}:") and ("images", image) in ids:

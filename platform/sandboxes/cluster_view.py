@@ -9,7 +9,7 @@ namespaces) are counted on their node, not drawn.
 
 import json
 
-from sandboxes.drawing import TARGET_STYLES, label, plural
+from sandboxes.drawing import TARGET_STYLES, label, plural, target_marks
 
 LIMIT = 25  # pods, Deployments and Services drawn; the rest are counted
 # One exec, one JSON list, read with the admin kubeconfig of the node it runs on; jq keeps the
@@ -235,12 +235,7 @@ def mermaid(model: dict, node: str, diff: dict | None = None) -> str:
     for service, deployment in missing["links"]:
         if ("services", service) in ids and ("deployments", deployment) in ids:
             lines.append(f"  {ids[('services', service)]} -. selects nothing of .-> {ids[('deployments', deployment)]}")
-    for kind in ("deployments", "services", "pods"):
-        for name in missing[kind]:
-            lines.append(f"  class {ids[(kind, name)]} missing")
-    for kind, name in extra:
-        if kind != "pods" and (kind, name) in ids:
-            lines.append(f"  class {ids[(kind, name)]} extra")
+    lines += target_marks(ids, missing, extra, ("deployments", "services", "pods"), drawn="pods")
     lines += [
         "  classDef running fill:#dafbe1,stroke:#1a7f37,color:#0f3d1f",
         "  classDef pending fill:#fff8c5,stroke:#9a6700,color:#3b2300",

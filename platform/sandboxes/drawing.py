@@ -17,3 +17,12 @@ def label(text: str, limit: int = 48) -> str:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def target_marks(ids: dict, missing: dict, extra, kinds, drawn: str) -> list[str]:
+    """The class lines marking what a lab's target lacks (`missing`, per kind) and what it does
+    not ask for (`extra`, (kind, name) pairs) among the drawn nodes (`ids`); items of the kind
+    `drawn` got their class (state or extra) when they were drawn."""
+    lines = [f"  class {ids[(kind, name)]} missing" for kind in kinds for name in missing[kind] if (kind, name) in ids]
+    lines += [f"  class {ids[(kind, name)]} extra" for kind, name in extra if kind != drawn and (kind, name) in ids]
+    return lines
