@@ -204,6 +204,8 @@ def test_build_twice_second_is_cached_and_a_spec_change_rebuilds(tmp_path, monke
     binary = got["pause"] / "pause"
     assert binary.is_file() and not any("cached" in line for line in lines)
     assert subprocess.run([binary, "-v"], capture_output=True, text=True).stdout.strip() == "pause (berth)"
+    # The program's own build cache went with it (kept, all of them filled a CI machine's disk).
+    assert not gobuild.build_cache(gobuild.load_spec(spec)[0], base).exists()
 
     lines.clear()
     gobuild.build(["pause"], lines.append, spec=spec, base=base)

@@ -14,8 +14,11 @@ the module cache at build time:
 
 Results land in ``<data>/toolchain/<name>-<version>/`` (``<data>`` is BERTH_DATA_DIR, default
 <repo>/var) with a stamp holding the spec hash: the next run with the same spec and Go says
-"cached" and builds nothing. GOPATH, GOMODCACHE and GOCACHE live under ``<data>/go/``, so a
-rebuild after a spec change is incremental.
+"cached" and builds nothing. GOPATH and GOMODCACHE live under ``<data>/go/``. Each program
+compiles with a build cache of its own (``<data>/go/cache/<name>-<version>``), removed once the
+program is built: all of them kept came to 16 GB, more than a CI machine's disk had free, and
+programs share almost no compiled package (their dependencies differ in version). A failed build
+keeps its cache, so the retry is incremental; BERTH_GO_KEEP_BUILD_CACHE=1 keeps every cache.
 
 CLI: ``python platform/toolchain/gobuild.py [--list] [--force] [--keep-going] [NAME ...]``.
 """
@@ -320,20 +323,24 @@ def go_binary() -> str:
     raise RuntimeError("no Go toolchain: install Go 1.26 (/usr/local/go/bin/go) or set BERTH_GO")
 
 
-def go_env(base: Path | None = None) -> dict[str, str]:
+def go_env(base: Path | None = None, program: Program | None = None) -> dict[str, str]:
     base = base or data_dir()
     env = dict(os.environ)
     gopath = base / "go"
     env.update(
         GOPATH=str(gopath),
         GOMODCACHE=str(gopath / "pkg" / "mod"),
-        GOCACHE=str(gopath / "cache"),
+        GOCACHE=str(build_cache(program, base) if program else gopath / "cache"),
         GOTOOLCHAIN=os.environ.get("BERTH_GOTOOLCHAIN", "local"),
         GOFLAGS="-mod=mod -buildvcs=false",
         GOWORK="off",
     )
     env["PATH"] = str(Path(go_binary()).parent) + os.pathsep + env.get("PATH", "")
     return env
+
+
+def build_cache(program: Program, base: Path | None = None) -> Path:
+    return (base or data_dir()) / "go" / "cache" / program.label
 
 
 def _go_version(env: dict[str, str]) -> str:
@@ -472,7 +479,7 @@ def build_program(program: Program, say: Say = print, *, force: bool = False, ba
 
 
 def _build_locked(program: Program, say: Say, *, force: bool, base: Path) -> Path:
-    env = go_env(base)
+    env = go_env(base, program)
     version = _go_version(env)
     out = output_dir(program, base)
     if not force and cached(program, version, base):
@@ -522,8 +529,23 @@ def _build_locked(program: Program, say: Say, *, force: bool, base: Path) -> Pat
     (tmp / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    if os.environ.get("BERTH_GO_KEEP_BUILD_CACHE") != "1":
+        shutil.rmtree(build_cache(program, base), ignore_errors=True)
     say(f"{program.label}: done in {stamp['seconds']:.0f} s ({sum(sizes.values()) / 2**20:.1f} MiB) -> {out}")
     return out
+
+
+# A cold build of the whole spec fills a 7-8 GB module cache, and one program's build cache (a
+# Kubernetes version the largest) adds several GB while it builds: below this, expect a full disk.
+DISK_NEEDED = 15 * 2**30
+
+
+def _warn_when_disk_is_short(programs: list[Program], say: Say, base: Path) -> None:
+    base.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(base).free
+    if free < DISK_NEEDED and not all(cached(p, _go_version(go_env(base)), base) for p in programs):
+        say(f"warning: {free / 2**30:.1f} GiB free under {base}; a cold build of these programs "
+            f"needs about {DISK_NEEDED / 2**30:.0f} GiB (Go's module and build caches)")
 
 
 def build(
@@ -544,6 +566,7 @@ def build(
             raise SpecError(f"{spec}: no program named {', '.join(missing)} (known: {', '.join(sorted(known))})")
         programs = [p for p in programs if p.name in names]
     done, failed = {}, []
+    _warn_when_disk_is_short(programs, say, base or data_dir())
     for program in programs:
         try:
             done[program.name] = build_program(program, say, force=force, base=base)
