@@ -78,3 +78,27 @@ steps:
     assert "✗ container web does not exist" in out  # before the work: the gaps, in words
     assert "✓ The running system matches the target architecture." in out
     assert "✗ container web is not attached to network appnet" in out  # the sabotage
+
+
+def test_a_lesson_transcript_that_the_sandbox_does_not_print_fails_labtest(docker_engine, settings, tmp_path, capsys):
+    lab = tmp_path / "labs" / "told"
+    lab.mkdir(parents=True)
+    (lab / "lab.yaml").write_text(
+        "title: Told\nimage: berth/base:latest\nsetup: mkdir -p /root/told && echo hello > /root/told/greeting\n"
+        "steps:\n  - title: A file\n    text: x\n    hint: x\n    check: test -f /tmp/m\n    solution: touch /tmp/m\n"
+    )
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    lesson = lessons / "day01-told.md"
+    true_block = "```\n$ cd /root/told && cat greeting\nhello\n$ ls -l | wc -l\n2\n```\n"
+    lesson.write_text(f"---\nday: 1\nlab: told\n---\nText.\n\n{true_block}\n```\n$ pwd\n/root/told\n```\n")
+    settings.COURSE_LABS_DIR, settings.COURSE_LESSONS_DIR = tmp_path / "labs", lessons
+    call_command("labtest", "--parts", "lesson", "--junit", str(tmp_path / "out.xml"))
+    assert "1/1 labs passed" in capsys.readouterr().out  # the working directory carried over
+
+    lesson.write_text(lesson.read_text().replace("hello", "goodbye"))
+    with pytest.raises(CommandError, match="told"):
+        call_command("labtest", "--parts", "lesson", "--junit", str(tmp_path / "out.xml"))
+    out = capsys.readouterr().out
+    assert "lessons/day01-told.md:8: `cd /root/told && cat greeting` printed other output" in out
+    assert "'goodbye'" in out

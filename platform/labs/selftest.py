@@ -1,19 +1,22 @@
-"""The lab self-test: prove a lab solvable and its checks honest.
+"""The lab self-test: prove a lab solvable, its checks honest and its lesson's transcripts true.
 
 For each lab: fresh sandbox(es) -> files and setup -> every check must FAIL -> each step's
 solution then its check must PASS -> where a step has a sabotage script, it must make the check
-FAIL again -> teardown. Worker-side code: the sandboxes are brought up and checked by
+FAIL again -> teardown. Then, in fresh sandboxes set up the same way, every transcript of the
+lesson that uses the lab is run and must print what the lesson shows (labs/transcripts.py). Worker-side code: the sandboxes are brought up and checked by
 labs/runner.py, exactly as a learner's session is.
 """
 
+import re
 import time
 import uuid
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from labs import runner
+from labs import runner, transcripts
 from labs.format import LabDef
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import ExecResult, SandboxError
@@ -39,28 +42,41 @@ class LabRun:
         return bool(self.results) and all(r.ok for r in self.results)
 
 
-def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False, keep: bool = False) -> LabRun:
-    """Self-test one lab on `host`, through the same bring-up and checks as a learner's session."""
+def run_lab(
+    lab: LabDef, host: str, say=lambda line: None, verbose: bool = False, keep: bool = False, parts: str = "all"
+) -> LabRun:
+    """Self-test one lab on `host`, through the same bring-up and checks as a learner's session;
+    then, in a fresh sandbox, the transcripts of the lesson that uses it (see run_transcripts)."""
     backend = get_backend(host)
     run = LabRun(lab.slug)
-    prefix = f"{settings.SANDBOX_PREFIX}-labtest-{uuid.uuid4().hex[:8]}"
-    labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.labtest": lab.slug}
-    network = f"{prefix}-net" if len(lab.nodes) > 1 else None
-    ids: dict[str, str] = {}
 
     def record(step, phase, ok, started, detail=""):
         result = Result(lab.slug, step, phase, ok, time.monotonic() - started, detail)
         run.results.append(result)
         say(f"{lab.slug:<32} {step:<8} {phase:<22} {'ok' if ok else 'FAIL'} {result.seconds:6.1f}s {detail}")
 
-    def check(step, index):
-        result = runner.run_check(backend, ids, lab, step)
-        if verbose:  # what the learner would read
-            for line in result.output.rstrip().splitlines():
-                say(f"{lab.slug:<32} step {index}   | {line}")
-        return result
+    if parts != "lesson":
+        with _sandboxes(lab, backend, record, say, keep) as ids:
+            if ids:
+                _run_steps(lab, backend, ids, record, say, verbose)
+    transcripts = lesson_transcripts(lab) if parts != "steps" else []
+    if any(not t.skip for t in transcripts):
+        with _sandboxes(lab, backend, record, say, keep, what="lesson") as ids:
+            if ids:
+                run_transcripts(lab, backend, ids, transcripts, record, say, verbose)
+    return run
 
+
+@contextmanager
+def _sandboxes(lab: LabDef, backend, record, say, keep: bool, what: str = "labtest"):
+    """The lab's sandboxes, brought up and set up as for a learner ({} when that failed, recorded),
+    removed afterwards unless kept for an author to explore."""
+    prefix = f"{settings.SANDBOX_PREFIX}-{what}-{uuid.uuid4().hex[:8]}"
+    labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.labtest": lab.slug}
+    network = f"{prefix}-net" if len(lab.nodes) > 1 else None
+    ids: dict[str, str] = {}
     started = time.monotonic()
+    up = False
     try:
         runner.bring_up(
             backend,
@@ -70,7 +86,33 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
             network=network,
             created=ids.__setitem__,
         )
-        record("-", "sandbox + setup", True, started)
+        record("-", "sandbox + setup" if what == "labtest" else f"{what} sandbox", True, started)
+        up = True
+    except runner.SetupFailed as e:
+        record("-", "setup", False, started, f"exit {e.result.exit_code}: {last_line(e.result)}")
+    except SandboxError as e:
+        record("-", "sandbox", False, started, str(e)[:200])
+    try:
+        yield ids if up else {}
+    finally:
+        if keep:  # an author explores the sandbox by hand, then removes it
+            for node in ids:
+                say(f"{lab.slug:<32} kept: docker exec -it {prefix}-{node} bash")
+            remove = f"docker rm -f {' '.join(f'{prefix}-{n}' for n in ids)}"
+            say(f"{lab.slug:<32} remove with: {remove}" + (f" && docker network rm {network}" if network else ""))
+        else:
+            runner.tear_down(backend, ids, network)
+
+
+def _run_steps(lab: LabDef, backend, ids: dict[str, str], record, say, verbose: bool) -> None:
+    def check(step, index):
+        result = runner.run_check(backend, ids, lab, step)
+        if verbose:  # what the learner would read
+            for line in result.output.rstrip().splitlines():
+                say(f"{lab.slug:<32} step {index}   | {line}")
+        return result
+
+    try:
         for index, step in enumerate(lab.steps, start=1):
             t = time.monotonic()
             result = check(step, index)
@@ -114,19 +156,56 @@ def run_lab(lab: LabDef, host: str, say=lambda line: None, verbose: bool = False
                 "" if failed else "the check still passed after the sabotage",
             )
             runner.run_solution(backend, ids, lab, step)
-    except runner.SetupFailed as e:
-        record("-", "setup", False, started, f"exit {e.result.exit_code}: {last_line(e.result)}")
     except SandboxError as e:
-        record("-", "sandbox", False, started, str(e)[:200])
-    finally:
-        if keep:  # an author explores the sandbox by hand, then removes it
-            for node in ids:
-                say(f"{lab.slug:<32} kept: docker exec -it {prefix}-{node} bash")
-            remove = f"docker rm -f {' '.join(f'{prefix}-{n}' for n in ids)}"
-            say(f"{lab.slug:<32} remove with: {remove}" + (f" && docker network rm {network}" if network else ""))
-        else:
-            runner.tear_down(backend, ids, network)
-    return run
+        record("-", "sandbox", False, time.monotonic(), str(e)[:200])
+
+
+LESSON_LAB = re.compile(r"^lab:\s*[\"']?([\w.-]+)", re.MULTILINE)
+
+
+def lesson_transcripts(lab: LabDef) -> list[transcripts.Transcript]:
+    """The transcripts of the lessons whose front matter names this lab."""
+    found = []
+    for path in sorted(settings.COURSE_LESSONS_DIR.glob("*.md")):
+        text = path.read_text()
+        match = LESSON_LAB.search(text.split("\n---", 1)[0])
+        if match and match.group(1) == lab.slug:
+            found += transcripts.parse(text, f"lessons/{path.name}")
+    return found
+
+
+TRANSCRIPT_TIMEOUT = 300  # seconds for one block's commands
+
+
+def run_transcripts(lab: LabDef, backend, ids: dict[str, str], blocks, record, say, verbose: bool) -> None:
+    """Each block in order on its node; a command whose output differs from the lesson's fails
+    its block, reported with the lesson's file and line, what it shows and what was printed."""
+    for block in blocks:
+        t = time.monotonic()
+        where = f"line {block.line}"
+        if block.skip:
+            say(f"{lab.slug:<32} {where:<8} {'lesson transcript':<22} skip         {block.skip}")
+            continue
+        node = block.node or lab.nodes[0]
+        if node not in ids:
+            record(where, "lesson transcript", False, t, f"{block.where}: the lab has no node {node!r}")
+            continue
+        result = backend.exec(ids[node], transcripts.script(block), timeout=TRANSCRIPT_TIMEOUT)
+        problem = ""
+        for command, printed in zip(block.commands, transcripts.outputs(block, result.output)):
+            ok, line = transcripts.matches(command.expected, printed)
+            if verbose or not ok:
+                for text in printed:
+                    say(f"{lab.slug:<32} {where:<8} | {text}")
+            if not ok:
+                shown = [e for e in command.expected if e.strip()]
+                wanted = shown[line] if line < len(shown) else "(no more lines)"
+                problem = (
+                    f"{block.path}:{command.line}: `{command.text.splitlines()[0]}` printed other output "
+                    f"(from the lesson's line {line + 1} of it: {wanted.strip()[:100]!r})"
+                )
+                break
+        record(where, "lesson transcript", not problem, t, problem)
 
 
 def last_line(result: ExecResult) -> str:
@@ -134,10 +213,16 @@ def last_line(result: ExecResult) -> str:
     return lines[-1][:160] if lines else "(no output)"
 
 
-def run_labs(labs: list[LabDef], parallel: int, say, verbose: bool = False, keep: bool = False) -> list[LabRun]:
+def run_labs(
+    labs: list[LabDef], parallel: int, say, verbose: bool = False, keep: bool = False, parts: str = "all"
+) -> list[LabRun]:
+    """parts: "all", "steps" (no lesson transcripts) or "lesson" (only them)."""
     hosts = list(settings.DOCKER_HOSTS)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        futures = [pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep) for i, lab in enumerate(labs)]
+        futures = [
+            pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep, parts)
+            for i, lab in enumerate(labs)
+        ]
         return [f.result() for f in futures]
 
 

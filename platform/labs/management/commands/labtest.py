@@ -12,7 +12,10 @@ from labs.selftest import junit_xml, run_labs
 
 
 class Command(BaseCommand):
-    help = "Self-test labs: setup, checks fail, solutions, checks pass, sabotage fails; JUnit XML out."
+    help = (
+        "Self-test labs: setup, checks fail, solutions, checks pass, sabotage fails; then the lesson's "
+        "transcripts print what it shows. JUnit XML out."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slugs", nargs="*", help="lab slugs (default: every lab under labs/)")
@@ -21,9 +24,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--keep", action="store_true", help="leave the sandboxes running afterwards, to explore by hand"
         )
+        parser.add_argument(
+            "--parts",
+            choices=["all", "steps", "lesson"],
+            default="all",
+            help="what to test: the steps and the lesson's transcripts (all), or only one of them",
+        )
         parser.add_argument("--junit", default=str(settings.DATA_DIR / "labtest.xml"), help="JUnit XML path")
 
-    def handle(self, *args, slugs, parallel, junit, verbose, keep, **options):
+    def handle(self, *args, slugs, parallel, junit, verbose, keep, parts, **options):
         labs_dir = settings.COURSE_LABS_DIR
         dirs = (
             [labs_dir / s for s in slugs]
@@ -45,7 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
             self.stdout.flush()
 
-        runs = run_labs(labs, parallel, say, verbose, keep)
+        runs = run_labs(labs, parallel, say, verbose, keep, parts)
         Path(junit).parent.mkdir(parents=True, exist_ok=True)
         Path(junit).write_text(junit_xml(runs))
         failed = [run.lab for run in runs if not run.ok]

@@ -1,0 +1,83 @@
+"""Lesson transcripts: found in a lesson with their lines, and compared with what a run printed
+(volatile values, shortened output). Running them in a sandbox is labtest's lesson phase
+(tests/test_labs_selftest.py runs it for every lab)."""
+
+from labs import transcripts
+
+LESSON = '''---
+day: 5
+lab: day05-container-lifecycle
+---
+Some text.
+
+```
+$ docker ps -a --format '{{.Names}} {{.Status}}'
+web Up 3 seconds
+$ docker rm -f \\
+    web
+web
+```
+
+```bash run
+docker ps
+```
+
+<!-- transcript: skip (a host with cgroup v2) -->
+```console
+$ stat -fc %T /sys/fs/cgroup
+cgroup2fs
+```
+
+<!-- transcript: on node2 -->
+```
+$ docker info --format '{{.Swarm.LocalNodeState}}'
+active
+```
+
+```yaml
+$ not a transcript
+```
+'''
+
+
+def test_blocks_commands_and_lines_are_found():
+    blocks = transcripts.parse(LESSON, "lessons/day05.md")
+    assert [b.line for b in blocks] == [7, 20, 26]
+    first = blocks[0]
+    assert [(c.line, c.text) for c in first.commands] == [
+        (8, "docker ps -a --format '{{.Names}} {{.Status}}'"),
+        (10, "docker rm -f \\\n    web"),
+    ]
+    assert first.commands[0].expected == ["web Up 3 seconds"]
+    assert blocks[1].skip == "a host with cgroup v2"
+    assert blocks[2].node == "node2" and blocks[2].skip is None
+
+
+def test_volatile_values_match_any_of_their_kind():
+    want = ["abc123def456  busybox  Up 3 seconds  4.2MB", "sha256:" + "a" * 64]
+    got = ["f42764a83e57   busybox   Up 10 minutes   5.2MB", "sha256:" + "b" * 64]
+    assert transcripts.matches(want, got) == (True, 2)
+    # a version or a name is not volatile
+    assert not transcripts.matches(["Version: 29.8.1"], ["Version: 20.10.24"])[0]
+    assert not transcripts.matches(["web"], ["db"])[0]
+
+
+def test_an_ellipsis_shortens_a_line_or_skips_lines():
+    assert transcripts.matches(["Server: ...", "..."], ["Server: Docker Engine", "a", "b"])[0]
+    assert transcripts.matches(["first", "...", "last"], ["first", "last"])[0]
+    assert not transcripts.matches(["first", "...", "last"], ["first", "middle"])[0]
+    # nothing shown means nothing printed (blank lines aside)
+    assert transcripts.matches([], ["", "  "])[0]
+    ok, line = transcripts.matches(["a", "b", "c"], ["a", "x", "c"])
+    assert not ok and line == 1
+
+
+def test_a_block_runs_as_one_script_and_its_outputs_are_split_per_command(tmp_path):
+    import subprocess
+
+    block = transcripts.parse("```\n$ cd /tmp && echo one\none\n$ pwd; echo two >&2\n/tmp\ntwo\n```\n", "x.md")[0]
+    script = transcripts.script(block).replace(transcripts.CWD_FILE, str(tmp_path / "cwd"))
+    printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout
+    outs = transcripts.outputs(block, printed)
+    assert outs == [["one"], ["/tmp", "two"]]
+    assert (tmp_path / "cwd").read_text().strip() == "/tmp"
