@@ -10,7 +10,7 @@ from labs import runner
 from labs.format import LabDef
 
 # django_db: so that the test database exists for the module's cluster (its limits are read there).
-pytestmark = [pytest.mark.docker, pytest.mark.django_db]
+pytestmark = [pytest.mark.docker, pytest.mark.cluster, pytest.mark.django_db]
 
 WAIT = """
 for _ in $(seq 1 120); do {test} > /tmp/out 2>&1 && break; sleep 1; done

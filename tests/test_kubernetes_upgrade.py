@@ -9,7 +9,7 @@ import pytest
 from labs import runner
 from labs.format import LabDef
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
 IMAGE = "berth/kubernetes-upgrade:latest"
 NEXT = "/opt/berth/upgrade/v1.37.2"
