@@ -42,7 +42,9 @@ $ not a transcript
 
 def test_blocks_commands_and_lines_are_found():
     blocks = transcripts.parse(LESSON, "lessons/day05.md")
-    assert [b.line for b in blocks] == [7, 20, 26]
+    assert [b.line for b in blocks] == [7, 15, 20, 26]
+    assert [b.runnable for b in blocks] == [False, True, False, False]
+    del blocks[1]
     first = blocks[0]
     assert [(c.line, c.text) for c in first.commands] == [
         (8, "docker ps -a --format '{{.Names}} {{.Status}}'"),
@@ -81,3 +83,18 @@ def test_a_block_runs_as_one_script_and_its_outputs_are_split_per_command(tmp_pa
     outs = transcripts.outputs(block, printed)
     assert outs == [["one"], ["/tmp", "two"]]
     assert (tmp_path / "cwd").read_text().strip() == "/tmp"
+
+
+def test_a_runnable_block_is_run_in_order_and_a_failing_one_is_reported():
+    text = "```bash run\nmkdir -p /tmp/x\ncd /tmp/x\n```\n\n```\n$ pwd\n/tmp/x\n```\n"
+    blocks = transcripts.parse(text, "l.md")
+    assert [b.runnable for b in blocks] == [True, False]
+    assert blocks[0].commands[0].text == "mkdir -p /tmp/x\ncd /tmp/x" and blocks[0].commands[0].expected == []
+
+
+def test_values_of_one_machine_match_another_machines():
+    want = ["12: veth-red@if11: <BROADCAST,UP> mtu 1500", "link/ether 02:42:61:4b:bc:a9 brd ff:ff:ff:ff:ff:ff",
+            "lrwxrwxrwx 1 root root 0 Nov 25 16:40 net -> net:[4026532251]", 'users:(("docker-proxy",pid=2021,fd=4))']
+    got = ["7: veth-red@if6: <BROADCAST,UP> mtu 1500", "link/ether 5a:11:0c:de:ad:01 brd ff:ff:ff:ff:ff:ff",
+           "lrwxrwxrwx 1 root root 0 Dec  4 20:31 net -> net:[4026534950]", 'users:(("docker-proxy",pid=77,fd=4))']
+    assert transcripts.matches(want, got)[0]

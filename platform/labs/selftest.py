@@ -3,15 +3,16 @@
 For each lab: fresh sandbox(es) -> files and setup -> every check must FAIL -> each step's
 solution then its check must PASS -> where a step has a sabotage script, it must make the check
 FAIL again -> teardown. Then, in fresh sandboxes set up the same way, every transcript of the
-lesson that uses the lab is run and must print what the lesson shows (labs/transcripts.py). Worker-side code: the sandboxes are brought up and checked by
-labs/runner.py, exactly as a learner's session is.
+lesson that uses the lab is run and must print what the lesson shows (labs/transcripts.py).
+Worker-side code: the sandboxes are brought up and checked by labs/runner.py, exactly as a
+learner's session is.
 """
 
 import re
 import time
 import uuid
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -192,7 +193,14 @@ def run_transcripts(lab: LabDef, backend, ids: dict[str, str], blocks, record, s
             continue
         result = backend.exec(ids[node], transcripts.script(block), timeout=TRANSCRIPT_TIMEOUT)
         problem = ""
-        for command, printed in zip(block.commands, transcripts.outputs(block, result.output)):
+        if block.runnable:
+            if result.exit_code != 0:
+                for text in result.output.splitlines()[-10:]:
+                    say(f"{lab.slug:<32} {where:<8} | {text}")
+                problem = f"{block.where}: the runnable block exited {result.exit_code}"
+            record(where, "lesson runnable block", not problem, t, problem)
+            continue
+        for command, printed in zip(block.commands, transcripts.outputs(block, result.output), strict=True):
             ok, line = transcripts.matches(command.expected, printed)
             if verbose or not ok:
                 for text in printed:

@@ -1,9 +1,10 @@
 """A lesson's transcripts, run in the lab's sandbox and compared with what the lesson shows.
 
 A transcript is a fenced block whose first line is a command: ``$ docker version`` and the
-output it printed below it (``console`` as the block's language, or none). `lessontest` runs a
-lesson's transcripts in order in a fresh sandbox of its lab (after the lab's files and setup,
-where a learner reading the lesson stands) and compares each command's output with the lesson's:
+output it printed below it (``console`` as the block's language, or none). `labtest` runs a
+lesson's transcripts and its runnable blocks (```` ```bash run ````, which must exit 0) in order
+in a fresh sandbox of its lab (after the lab's files and setup, where a learner reading the
+lesson stands) and compares each command's output with the lesson's:
 
 - runs of spaces count as one (columns move with the width of their values);
 - values that differ from run to run match any value of their kind: IDs and digests, swarm IDs,
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
 DIRECTIVE = re.compile(r"^\s*<!--\s*transcript:\s*(.*?)\s*-->\s*$")
 TRANSCRIPT_LANGUAGES = {"", "console"}
+RUNNABLE_LANGUAGES = {"bash", "sh", "shell"}
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Transcript:
     commands: list[Command]
     node: str | None = None
     skip: str | None = None  # why it is not run
+    runnable: bool = False  # a ```bash run block: must exit 0, shows no output
 
     @property
     def where(self) -> str:
@@ -65,9 +68,15 @@ def parse(text: str, path: str) -> list[Transcript]:
         while end < len(lines) and not lines[end].strip().startswith(fence):
             end += 1
         body = lines[body_start:end]
+        rest = lines[i][opened.end():].split()
         if language in TRANSCRIPT_LANGUAGES and body and body[0].startswith("$ "):
-            directive = _directive(lines, i)
-            found.append(_transcript(path, i + 1, body, body_start + 1, directive))
+            found.append(_transcript(path, i + 1, body, body_start + 1, _directive(lines, i)))
+        elif language in RUNNABLE_LANGUAGES and rest[:1] == ["run"] and body:
+            # A runnable block: what the learner's ▶ Run types, so the lesson's state follows it;
+            # nothing shown to compare, but it must succeed.
+            block = _transcript(path, i + 1, ["$ " + "\n".join(body)], body_start + 1, _directive(lines, i))
+            block.runnable = True
+            found.append(block)
         i = end + 1
     return found
 
@@ -104,6 +113,12 @@ def _transcript(path: str, line: int, body: list[str], first_line: int, directiv
 # What changes from one run to the next, each matched by any value of its kind. Order matters:
 # a digest before the sizes and times that its digits could look like.
 VOLATILE = [
+    ("<token>", r"SWMTKN-1-[0-9a-z-]+"),
+    ("<mac>", r"\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b"),
+    ("<ns>", r"\b(cgroup|ipc|mnt|net|pid|time|user|uts)(_for_children)?:\[\d+\]"),  # namespace inodes
+    ("<if>", r"(^\d+(?=: \S+: <)|(?<=@if)\d+|\bveth[0-9a-f]{7}\b)"),  # interface indexes, veth names
+    ("<date>", r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d+ +(\d\d:\d\d|\d{4})\b"),
+    ("<pid>", r"(?<=\bpid=)\d+"),
     ("<time>", r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|\s?[+-]\d\d:?\d\d)?( UTC)?"),
     ("<date>", r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d+"),
     ("<clock>", r"\b\d\d:\d\d:\d\d(\.\d+)?\b"),
@@ -168,12 +183,12 @@ def script(transcript: Transcript) -> str:
     for command in transcript.commands:
         lines.append(f"printf '{MARK}\\n'")
         lines.append("{\n" + command.text + "\n} < /dev/null 2>&1")
-    lines.append(f"pwd > {CWD_FILE}")
+    lines += ["status=$?", f"pwd > {CWD_FILE}", 'exit "$status"']  # the last command's status
     return "\n".join(lines) + "\n"
 
 
 def outputs(transcript: Transcript, printed: str) -> list[list[str]]:
     """What each command printed, from a run of script(transcript)."""
     chunks = printed.split(MARK + "\n")[1:]
-    chunks += [""] * (len(transcript.commands) - len(chunks))
-    return [chunk.splitlines() for chunk in chunks]
+    chunks += [""] * (len(transcript.commands) - len(chunks))  # a block stopped by its timeout
+    return [chunk.splitlines() for chunk in chunks[: len(transcript.commands)]]
