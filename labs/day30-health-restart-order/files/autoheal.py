@@ -32,14 +32,16 @@ def api(method, path):
     return json.loads(body) if body else None
 
 
+# Paths without a /v1.NN prefix are served at the daemon's own API version, so nothing breaks
+# when an engine raises its minimum (Docker's 29.x packages refuse clients below API 1.44).
 filters = urllib.parse.quote(json.dumps({"health": ["unhealthy"], "label": ["autoheal=true"]}))
 print("autoheal: watching running containers labelled autoheal=true", flush=True)
 while True:
     try:
-        for container in api("GET", f"/v1.41/containers/json?filters={filters}"):
+        for container in api("GET", f"/containers/json?filters={filters}"):
             name = container["Names"][0].lstrip("/")
             print(f"autoheal: {name} is unhealthy, restarting it", flush=True)
-            api("POST", f"/v1.41/containers/{container['Id']}/restart?t=5")
+            api("POST", f"/containers/{container['Id']}/restart?t=5")
     except Exception as e:
         print(f"autoheal: {e}", flush=True)
     time.sleep(2)
