@@ -91,7 +91,8 @@ def test_a_lesson_transcript_that_the_sandbox_does_not_print_fails_labtest(docke
     lessons.mkdir()
     lesson = lessons / "day01-told.md"
     true_block = "```\n$ cd /root/told && cat greeting\nhello\n$ ls -l | wc -l\n2\n```\n"
-    lesson.write_text(f"---\nday: 1\nlab: told\n---\nText.\n\n{true_block}\n```\n$ pwd\n/root/told\n```\n")
+    after = "<!-- transcript: after step 1 -->\n```\n$ ls /tmp/m\n/tmp/m\n```\n"  # the solved lab
+    lesson.write_text(f"---\nday: 1\nlab: told\n---\nText.\n\n{true_block}\n```\n$ pwd\n/root/told\n```\n\n{after}")
     settings.COURSE_LABS_DIR, settings.COURSE_LESSONS_DIR = tmp_path / "labs", lessons
     call_command("labtest", "--parts", "lesson", "--junit", str(tmp_path / "out.xml"))
     assert "1/1 labs passed" in capsys.readouterr().out  # the working directory carried over

@@ -98,3 +98,9 @@ def test_values_of_one_machine_match_another_machines():
     got = ["7: veth-red@if6: <BROADCAST,UP> mtu 1500", "link/ether 5a:11:0c:de:ad:01 brd ff:ff:ff:ff:ff:ff",
            "lrwxrwxrwx 1 root root 0 Dec  4 20:31 net -> net:[4026534950]", 'users:(("docker-proxy",pid=77,fd=4))']
     assert transcripts.matches(want, got)[0]
+
+
+def test_a_block_can_ask_for_the_labs_steps_solved_first():
+    text = "<!-- transcript: on node2, after step 2 -->\n```\n$ cat /tmp/done\n2\n```\n"
+    block = transcripts.parse(text, "l.md")[0]
+    assert (block.node, block.after_step, block.skip) == ("node2", 2, None)

@@ -181,12 +181,24 @@ TRANSCRIPT_TIMEOUT = 300  # seconds for one block's commands
 def run_transcripts(lab: LabDef, backend, ids: dict[str, str], blocks, record, say, verbose: bool) -> None:
     """Each block in order on its node; a command whose output differs from the lesson's fails
     its block, reported with the lesson's file and line, what it shows and what was printed."""
+    solved = 0
     for block in blocks:
         t = time.monotonic()
         where = f"line {block.line}"
         if block.skip:
             say(f"{lab.slug:<32} {where:<8} {'lesson transcript':<22} skip         {block.skip}")
             continue
+        if block.after_step > len(lab.steps):
+            record(where, "lesson transcript", False, t, f"{block.where}: the lab has no step {block.after_step}")
+            continue
+        while solved < block.after_step:  # the lesson shows the finished work: do it as the solutions do
+            step = lab.steps[solved]
+            solution = runner.run_solution(backend, ids, lab, step)
+            if solution.exit_code != 0:
+                problem = f"{block.where}: step {solved + 1}'s solution exited {solution.exit_code}"
+                record(where, "lesson transcript", False, t, problem)
+                return
+            solved += 1
         node = block.node or lab.nodes[0]
         if node not in ids:
             record(where, "lesson transcript", False, t, f"{block.where}: the lab has no node {node!r}")

@@ -14,7 +14,9 @@ lesson stands) and compares each command's output with the lesson's:
 
 A comment on the line before a block steers it: ``<!-- transcript: skip (why) -->`` for output
 that cannot be had here (another machine, a typical host), ``<!-- transcript: on node2 -->`` to
-run it on another node of the lab. A command's lines ending in ``\\`` continue it; the working
+run it on another node of the lab, ``<!-- transcript: after step 2 -->`` to run it once the
+lab's steps 1 and 2 are solved (their solutions run first: a lesson showing the finished work);
+both at once are separated by a comma. A command's lines ending in ``\\`` continue it; the working
 directory carries over from block to block, shell variables only within a block.
 """
 
@@ -43,6 +45,7 @@ class Transcript:
     commands: list[Command]
     node: str | None = None
     skip: str | None = None  # why it is not run
+    after_step: int = 0  # the lab's steps solved before it runs (a lesson showing the finished work)
     runnable: bool = False  # a ```bash run block: must exit 0, shows no output
 
     @property
@@ -104,8 +107,12 @@ def _transcript(path: str, line: int, body: list[str], first_line: int, directiv
     transcript = Transcript(path, line, commands)
     if directive.startswith("skip"):
         transcript.skip = directive[4:].strip(" ():") or "marked skip"
-    elif directive.startswith("on "):
-        transcript.node = directive[3:].strip()
+    else:
+        for part in filter(None, (p.strip() for p in directive.split(","))):
+            if part.startswith("on "):
+                transcript.node = part[3:].strip()
+            elif re.fullmatch(r"after step \d+", part):
+                transcript.after_step = int(part.split()[-1])
     return transcript
 
 
