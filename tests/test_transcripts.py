@@ -104,3 +104,8 @@ def test_a_block_can_ask_for_the_labs_steps_solved_first():
     text = "<!-- transcript: on node2, after step 2 -->\n```\n$ cat /tmp/done\n2\n```\n"
     block = transcripts.parse(text, "l.md")[0]
     assert (block.node, block.after_step, block.skip) == ("node2", 2, None)
+
+
+def test_an_age_matches_any_age():
+    assert transcripts.matches(["busybox 7 hours ago 4.4MB"], ["busybox 2 months ago 4.4MB"])[0]
+    assert transcripts.matches(["created About an hour ago"], ["created 3 years ago"])[0]
