@@ -8,9 +8,9 @@ from django.core.management.base import CommandError
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]  # sandbox sizes are platform limits, kept in the database
 
 
-@pytest.mark.timeout(1800)  # forty labs, three at a time: about 9 minutes on two idle cores
+@pytest.mark.timeout(2700)  # forty labs and their lessons, four at a time
 def test_every_lab_passes_its_self_test(docker_engine, capsys, tmp_path):
-    call_command("labtest", "--parallel", "3", "--junit", str(tmp_path / "labtest.xml"))
+    call_command("labtest", "--parallel", "4", "--junit", str(tmp_path / "labtest.xml"))
     out = capsys.readouterr().out
     assert "FAIL" not in out
     assert 'failures="0"' in (tmp_path / "labtest.xml").read_text()

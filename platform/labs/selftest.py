@@ -240,6 +240,8 @@ def run_labs(
 ) -> list[LabRun]:
     """parts: "all", "steps" (no lesson transcripts) or "lesson" (only them)."""
     hosts = list(settings.DOCKER_HOSTS)
+    # The longest first (several nodes, then many steps), so that none starts last and runs alone.
+    labs = sorted(labs, key=lambda lab: (-len(lab.nodes), -len(lab.steps)))
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         futures = [
             pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep, parts)

@@ -132,7 +132,8 @@ VOLATILE = [
     ("<hex>", r"\b(sha256:)?[0-9a-f]{12,64}\b"),
     ("<id>", r"\b(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{25}\b"),
     ("<size>", r"\b\d+(\.\d+)?\s?([kKMGT]i?)?B\b"),
-    ("<dur>", r"\b(\d+(\.\d+)?\s?(ns|µs|us|ms|s|m|h)\b|(\d+|About an?|Less than a) (second|minute|hour|day|week|month|year)s?\b)"),
+    ("<dur>", r"\b\d+(\.\d+)?\s?(ns|µs|us|ms|s|m|h)\b"),
+    ("<dur>", r"\b(\d+|About an?|Less than a) (second|minute|hour|day|week|month|year)s?\b"),
     ("<pct>", r"\b\d+(\.\d+)?%"),
 ]
 _VOLATILE = [(name, re.compile(pattern)) for name, pattern in VOLATILE]
