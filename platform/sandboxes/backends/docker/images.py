@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -200,10 +201,16 @@ def build_all(
 ) -> None:
     versions = {program.name: program.version for program in gobuild.load_spec() if program.version}
     entries = [with_versions(e, versions) for e in image_manifest() if not only or e["recipe"] in only]
-    # Go programs first (cached after the first build: see platform/toolchain/gobuild.py).
+    # The Go programs (cached after the first build: see platform/toolchain/gobuild.py) compile
+    # while the images that hold none of them are built: a cold first run overlaps the two.
     programs = sorted({name for entry in entries for name in entry.get("binaries") or {}})
-    built = gobuild.build(programs, say) if programs else {}
-    with engine_call("build the lab images"):
+    with ThreadPoolExecutor(max_workers=1) as go, engine_call("build the lab images"):
+        compiling = go.submit(gobuild.build, programs, say) if programs else None
         ensure_base(client, say, donors)
         for entry in entries:
-            build_image(client, entry, say, built)
+            if not entry.get("binaries"):
+                build_image(client, entry, say)
+        built = compiling.result() if compiling else {}
+        for entry in entries:
+            if entry.get("binaries"):
+                build_image(client, entry, say, built)
