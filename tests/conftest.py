@@ -78,18 +78,24 @@ def remove_test_sandboxes():
     import docker
 
     client = docker.DockerClient(base_url=settings.DOCKER_HOSTS["local"])
-    for c in client.containers.list(all=True, filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
+    mine = {"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}
+
+    def remove(thing, **options):
         try:
-            c.remove(force=True, v=True)
+            thing.remove(**options)
         except docker.errors.NotFound:
             pass  # removed meanwhile by the platform itself
         except docker.errors.APIError as e:
             if e.status_code != 409:  # 409: the platform is removing it right now
                 raise
-    for v in client.volumes.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
-        v.remove(force=True)
-    for n in client.networks.list(filters={"label": f"berth.prefix={settings.SANDBOX_PREFIX}"}):
-        n.remove()
+
+    # sparse: no inspect per container, which fails for one removed between the list and it.
+    for c in client.containers.list(all=True, sparse=True, filters=mine):
+        remove(c, force=True, v=True)
+    for v in client.volumes.list(filters=mine):
+        remove(v, force=True)
+    for n in client.networks.list(filters=mine):
+        remove(n)
 
 
 @pytest.fixture(scope="session")
