@@ -109,3 +109,13 @@ def test_a_block_can_ask_for_the_labs_steps_solved_first():
 def test_an_age_matches_any_age():
     assert transcripts.matches(["busybox 7 hours ago 4.4MB"], ["busybox 2 months ago 4.4MB"])[0]
     assert transcripts.matches(["created About an hour ago"], ["created 3 years ago"])[0]
+
+
+def test_log_dates_and_times_match_whole():
+    want = ["1:M 04 Dec 2026 21:10:05.509 * DB loaded from disk", "Fri Dec  4 20:24:53 UTC 2026"]
+    got = ["1:M 11 Jan 2027 09:01:44.002 * DB loaded from disk", "Mon Jan 11 09:01:44 UTC 2027"]
+    assert transcripts.matches(want[:1], got[:1])[0]
+    assert transcripts.matches(want[1:], ["Mon Jan 11 09:01:44 UTC 2026"])[0]
+    assert transcripts.matches(["Dec  4 20:24... web[7]: hello"], ["Jan 11 09:01:44 web[7]: hello"])[0]
+    ls = ["-rw-r--r-- 1 root root 0 Nov 25 16:40 f"]
+    assert transcripts.matches(ls, ["-rw-r--r-- 1 root root 0 Jan  1  2027 f"])[0]

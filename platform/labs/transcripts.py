@@ -118,17 +118,20 @@ def _transcript(path: str, line: int, body: list[str], first_line: int, directiv
 
 # --- comparing -----------------------------------------------------------------------------------
 # What changes from one run to the next, each matched by any value of its kind. Order matters:
-# a digest before the sizes and times that its digits could look like.
+# a clock time before the dates around it, a digest before the sizes its digits could look like.
+MONTH = "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+WEEKDAY = "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+CLOCK = r"\d\d:\d\d:\d\d(\.\d+)?\b"
 VOLATILE = [
     ("<token>", r"SWMTKN-1-[0-9a-z-]+"),
     ("<mac>", r"\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b"),
     ("<ns>", r"\b(cgroup|ipc|mnt|net|pid|time|user|uts)(_for_children)?:\[\d+\]"),  # namespace inodes
     ("<if>", r"(^\d+(?=: \S+: <)|(?<=@if)\d+|\bveth[0-9a-f]{7}\b)"),  # interface indexes, veth names
-    ("<date>", r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d+ +(\d\d:\d\d|\d{4})\b"),
-    ("<pid>", r"(?<=\bpid=)\d+"),
     ("<time>", r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|\s?[+-]\d\d:?\d\d)?( UTC)?"),
-    ("<date>", r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d+"),
-    ("<clock>", r"\b\d\d:\d\d:\d\d(\.\d+)?\b"),
+    ("<date>", rf"\b\d{{1,2}} {MONTH} \d{{4}}( {CLOCK})?"),  # Redis's log: 04 Dec 2026 21:10:05.509
+    ("<date>", rf"\b({WEEKDAY} )?{MONTH} +\d+ +({CLOCK}|\d\d:\d\d\b|\d{{4}}\b)"),  # ls -l, syslog, date
+    ("<clock>", rf"\b{CLOCK}"),
+    ("<pid>", r"(?<=\bpid=)\d+"),
     ("<hex>", r"\b(sha256:)?[0-9a-f]{12,64}\b"),
     ("<id>", r"\b(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{25}\b"),
     ("<size>", r"\b\d+(\.\d+)?\s?([kKMGT]i?)?B\b"),
