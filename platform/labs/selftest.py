@@ -222,9 +222,11 @@ def run_transcripts(lab: LabDef, backend, ids: dict[str, str], blocks, record, s
             if not ok:
                 shown = [e for e in command.expected if e.strip()]
                 wanted = shown[line] if line < len(shown) else "(no more lines)"
+                got = " | ".join(text.strip() for text in printed if text.strip())
                 problem = (
                     f"{block.path}:{command.line}: `{command.text.splitlines()[0]}` printed other output "
-                    f"(from the lesson's line {line + 1} of it: {wanted.strip()[:100]!r})"
+                    f"(from the lesson's line {line + 1} of it: {wanted.strip()[:100]!r}; "
+                    f"it printed: {got[:300]!r})"
                 )
                 break
         record(where, "lesson transcript", not problem, t, problem)
