@@ -158,9 +158,8 @@ def _line_pattern(expected: str) -> re.Pattern:
 def matches(expected: list[str], actual: list[str]) -> tuple[bool, int]:
     """Whether the output matches the lesson's; else the index of the first expected line that
     no alignment got past (for the report)."""
-    want = [e for e in expected]
     got = [normalise(a) for a in actual if a.strip()]
-    patterns = [None if w.strip() == ELLIPSIS else _line_pattern(w) for w in want if w.strip()]
+    patterns = [None if e.strip() == ELLIPSIS else _line_pattern(e) for e in expected if e.strip()]
     best = 0
     memo: dict[tuple[int, int], bool] = {}
 

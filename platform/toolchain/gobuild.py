@@ -543,7 +543,10 @@ DISK_NEEDED = 15 * 2**30
 def _warn_when_disk_is_short(programs: list[Program], say: Say, base: Path) -> None:
     base.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(base).free
-    if free < DISK_NEEDED and not all(cached(p, _go_version(go_env(base)), base) for p in programs):
+    if free >= DISK_NEEDED:
+        return
+    version = _go_version(go_env(base))
+    if not all(cached(p, version, base) for p in programs):
         say(f"warning: {free / 2**30:.1f} GiB free under {base}; a cold build of these programs "
             f"needs about {DISK_NEEDED / 2**30:.0f} GiB (Go's module and build caches)")
 
