@@ -65,4 +65,8 @@ class Command(BaseCommand):
         for run in sorted(runs, key=lambda r: -sum(x.seconds for x in r.results))[:5]:
             self.stdout.write(f"  {run.lab}: {sum(x.seconds for x in run.results):.1f} s")
         if failed:
-            raise CommandError(f"labs failing their self-test: {', '.join(failed)}")
+            # Repeat every failure last, in the error too: a CI log that keeps only its tail shows why.
+            failures = [
+                f"  {r.lab} {r.step} {r.phase}: {r.detail or 'failed'}" for run in runs for r in run.results if not r.ok
+            ]
+            raise CommandError(f"labs failing their self-test: {', '.join(failed)}\n" + "\n".join(failures))
