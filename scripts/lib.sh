@@ -91,19 +91,44 @@ ensure_redis() {
 # The platform's own Docker engine, beside any system dockerd: its own socket and bridge, and a
 # data root on a loop-mounted btrfs file system, so every sandbox gets a disk quota
 # (--storage-opt size) on an ext4 host too. Sandboxes have no network or session networks of their
-# own; builds use the host's network; so this engine manages no iptables NAT, and the rules that
-# keep session networks off the host and away from each other are ours (sandboxes/backends/docker.py).
+# own, so this engine manages no iptables: NAT for its bridge (which only image builds use) and the
+# rules that keep session networks off the host and away from each other are ours
+# (here, and sandboxes/backends/docker/backend.py).
+# BERTH_ENGINE_USERNS=1 remaps users (--userns-remap): a sandbox's root is then uid 100000 or so
+# on the host, never the host's root, so a learner on a Docker or Kubernetes day cannot write
+# host-wide kernel settings or mount the kernel's debug file systems; the worker hands those
+# sandboxes their own cgroups at each start. Not yet the default: two labs still need it
+# otherwise (docs/security.md, "User namespaces").
 ENGINE_SOCKET="${BERTH_ENGINE_SOCKET:-/run/berth/docker.sock}"
 ENGINE_ROOT="${BERTH_ENGINE_ROOT:-/var/lib/berth-engine}"
 ENGINE_DISK_GB="${BERTH_ENGINE_DISK_GB:-64}"
 ENGINE_BRIDGE="berth0"
+ENGINE_BRIDGE_NET="172.30.255.0/24"
+ENGINE_USERNS="${BERTH_ENGINE_USERNS:-0}"
+
+engine_userns_ok() {  # the running engine remaps users exactly when it should
+  local remapped=0
+  docker -H "unix://$ENGINE_SOCKET" info --format '{{.SecurityOptions}}' | grep -q 'name=userns' && remapped=1
+  [ "$remapped" = "$ENGINE_USERNS" ]
+}
+
+# Image builds reach Debian's mirrors through the engine's bridge (a build on the host's network
+# is refused on an engine that remaps users); sandboxes never join that bridge.
+ensure_engine_nat() {
+  sysctl -qw net.ipv4.ip_forward=1
+  iptables -t nat -C POSTROUTING -s "$ENGINE_BRIDGE_NET" ! -o "$ENGINE_BRIDGE" -j MASQUERADE 2> /dev/null \
+    || iptables -t nat -A POSTROUTING -s "$ENGINE_BRIDGE_NET" ! -o "$ENGINE_BRIDGE" -j MASQUERADE
+}
 
 ensure_docker() {
+  ensure_engine_nat
   if docker -H "unix://$ENGINE_SOCKET" info > /dev/null 2>&1; then
     # An engine started by an older Berth (no live restore, or full quota accounting): restart it
     # with today's options (its sandboxes keep running meanwhile).
+    # A switch of user remapping starts from another data root: the old mode's sandboxes and
+    # images stay behind in the old one (images are built again).
     [ "$(docker -H "unix://$ENGINE_SOCKET" info --format '{{.LiveRestoreEnabled}}')" = true ] \
-      && engine_quota_ok && return
+      && engine_quota_ok && engine_userns_ok && return
     stop_engine
   fi
   command -v mkfs.btrfs > /dev/null || apt_install btrfs-progs
@@ -127,13 +152,16 @@ ensure_docker() {
   fi
   if ! ip link show "$ENGINE_BRIDGE" > /dev/null 2>&1; then
     ip link add "$ENGINE_BRIDGE" type bridge
-    ip addr add 172.30.255.1/24 dev "$ENGINE_BRIDGE"
+    ip addr add "${ENGINE_BRIDGE_NET%.0/24}.1/24" dev "$ENGINE_BRIDGE"
     ip link set "$ENGINE_BRIDGE" up
   fi
+  local userns=()
+  if [ "$ENGINE_USERNS" = 1 ]; then userns=(--userns-remap=default); fi  # Docker makes the user dockremap
   # --live-restore: sandboxes keep running while the engine restarts (an upgrade, a crash).
   (setsid dockerd --host "unix://$ENGINE_SOCKET" --data-root "$ENGINE_ROOT/docker" \
      --exec-root /run/berth/engine --pidfile /run/berth/engine.pid --storage-driver btrfs \
-     --bridge "$ENGINE_BRIDGE" --iptables=false --ip-masq=false --live-restore >> "$LOGS/dockerd.log" 2>&1 &)
+     --bridge "$ENGINE_BRIDGE" --iptables=false --ip-masq=false --live-restore "${userns[@]}" \
+     >> "$LOGS/dockerd.log" 2>&1 &)
   for _ in $(seq 1 150); do
     docker -H "unix://$ENGINE_SOCKET" info > /dev/null 2>&1 && return
     sleep 0.2

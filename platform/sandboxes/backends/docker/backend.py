@@ -17,7 +17,7 @@ import docker
 from django.conf import settings
 
 from sandboxes.backends.base import ExecResult, SandboxBackend, SandboxError, SandboxInfo, SandboxSpec, Tty
-from sandboxes.backends.docker import images, profiles
+from sandboxes.backends.docker import cgroups, images, profiles
 from sandboxes.backends.docker.errors import CONFLICT, GONE, NOT_MODIFIED, EngineError, engine_call
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,27 @@ class DockerBackend(SandboxBackend):
     def start(self, sandbox_id: str) -> None:
         with engine_call(f"start {sandbox_id}", "The sandbox could not be started."):
             self.api.start(sandbox_id)
+        self._delegate_cgroups(sandbox_id)
+
+    def _delegate_cgroups(self, sandbox_id: str) -> None:
+        """On an engine that remaps users, hand the sandbox its own cgroups (cgroups.py). Only a
+        local engine's cgroups can be reached from here; an engine on another machine runs
+        sandboxes whose nested containers then fail to start (docs/sandboxes.md)."""
+        if not self.url.startswith("unix://"):
+            return
+        info = self._inspect(sandbox_id)
+        if not info or (info["Config"].get("Labels") or {}).get(profiles.PROFILE_LABEL) not in profiles.NESTING:
+            return
+        if not info["State"].get("Pid"):
+            return  # exited at once: wait_ready reports why
+        try:
+            cgroups.delegate(info["State"]["Pid"], info["Id"])
+        except FileNotFoundError:
+            return  # exited meanwhile
+        except OSError as e:
+            raise SandboxError(
+                f"cannot hand {sandbox_id[:12]} its cgroups: {e}", "The sandbox could not be started."
+            ) from e
 
     def wait_ready(self, sandbox_id: str, timeout: float, progress: Callable[[str], None]) -> None:
         """Poll the sandbox's own readiness marker (written by berth-init), reporting its phases."""

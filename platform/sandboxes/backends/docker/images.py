@@ -2,7 +2,8 @@
 
 The recipes start `FROM debian:bookworm-slim`. When that base is missing and cannot be pulled
 (no registry reachable, as on air-gapped hosts), it is made with debootstrap from Debian's
-package mirror and imported under the same tag.
+package mirror and imported under the same tag. Images of a few static programs start from
+`berth/empty`, an imported empty root, not `scratch` (see ensure_empty).
 """
 
 import os
@@ -22,6 +23,7 @@ from sandboxes.backends.docker.errors import GONE, EngineError, engine_call
 from toolchain import gobuild
 
 BASE_IMAGE = "debian:bookworm-slim"
+EMPTY_IMAGE = "berth/empty:latest"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 Say = Callable[[str], None]
@@ -75,6 +77,22 @@ def ensure_base(client: docker.DockerClient, say: Say, donors: tuple[docker.Dock
         )
         tar.wait()
     say(f"{BASE_IMAGE}: built offline in {time.monotonic() - started:.0f} s")
+
+
+def ensure_empty(client: docker.DockerClient, say: Say) -> None:
+    """An image of one empty root directory, for images of static programs. `FROM scratch` would
+    do on a plain engine, but on one that remaps users (scripts/lib.sh) the classic builder
+    writes what it copies onto scratch as owned by the remapped root (uid 100000), not root,
+    into the image itself; a nested engine or a kubelet then cannot unpack it ("failed to
+    Lchown ... for UID 100000"). On an imported base the same COPY is owned by root."""
+    if has_image(client, EMPTY_IMAGE):
+        return
+    with tempfile.TemporaryDirectory(prefix="berth-empty-") as root:
+        os.chmod(root, 0o755)
+        tar = subprocess.Popen(["tar", "-C", root, "--owner=0", "--group=0", "-c", "."], stdout=subprocess.PIPE)
+        client.api.import_image_from_stream(tar.stdout, repository="berth/empty", tag="latest")
+        tar.wait()
+    say(f"{EMPTY_IMAGE}: imported")
 
 
 # What Debian's own slim images leave out: package lists, documentation and translations
@@ -159,14 +177,15 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[
                 with open(preload / (image.replace("/", "_").replace(":", "_") + ".tar"), "wb") as f:
                     for chunk in client.images.get(image).save(named=True):
                         f.write(chunk)
-        # The host's network: Berth's engine keeps no NAT of its own (sandboxes never need one).
+        # On the engine's default bridge, which only builds use (sandboxes have no network or a
+        # session network of their own); the host's network is refused on an engine that remaps
+        # users, and Berth's engine gets NAT for that bridge from scripts/lib.sh.
         events = client.api.build(
             path=str(context),
             tag=tag,
             rm=True,
             forcerm=True,
             decode=True,
-            network_mode="host",
             buildargs=entry.get("args") or None,
             labels={"berth.recipe": entry["recipe"]},
         )
@@ -207,6 +226,7 @@ def build_all(
     with ThreadPoolExecutor(max_workers=1) as go, engine_call("build the lab images"):
         compiling = go.submit(gobuild.build, programs, say) if programs else None
         ensure_base(client, say, donors)
+        ensure_empty(client, say)
         for entry in entries:
             if not entry.get("binaries"):
                 build_image(client, entry, say)

@@ -51,13 +51,19 @@ def engine_volume_name(spec_name: str) -> str:
     return f"{spec_name}-engine"
 
 
+# Profiles whose sandboxes make cgroups of their own (a nested engine, a kubelet): on an engine
+# that remaps users they are handed their cgroups at each start (cgroups.py); others never are.
+NESTING = ("docker", "kubernetes")
+PROFILE_LABEL = "berth.profile"
+
+
 def container_config(spec: SandboxSpec) -> dict:
     """Keyword arguments for the low-level create_container() (everything but the host config)."""
     return {
         "image": spec.image,
         "name": spec.name,
         "hostname": spec.hostname,
-        "labels": spec.labels,
+        "labels": {**spec.labels, PROFILE_LABEL: spec.profile},
         "environment": {"TERM": "xterm-256color", "BERTH_NODE": spec.hostname, **spec.env},
     }
 
