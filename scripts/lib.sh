@@ -97,8 +97,8 @@ ensure_redis() {
 # BERTH_ENGINE_USERNS=1 remaps users (--userns-remap): a sandbox's root is then uid 100000 or so
 # on the host, never the host's root, so a learner on a Docker or Kubernetes day cannot write
 # host-wide kernel settings or mount the kernel's debug file systems; the worker hands those
-# sandboxes their own cgroups at each start. Not yet the default: two labs still need it
-# otherwise (docs/security.md, "User namespaces").
+# sandboxes their own cgroups at each start. Not yet the default: the busybox image, day 17 and
+# `ip netns exec` still fail there (docs/security.md).
 ENGINE_SOCKET="${BERTH_ENGINE_SOCKET:-/run/berth/docker.sock}"
 ENGINE_ROOT="${BERTH_ENGINE_ROOT:-/var/lib/berth-engine}"
 ENGINE_DISK_GB="${BERTH_ENGINE_DISK_GB:-64}"

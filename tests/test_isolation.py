@@ -21,7 +21,6 @@ from django.conf import settings
 from sandboxes.backends.base import SandboxError, SandboxSpec
 from sandboxes.backends.docker import profiles
 from sandboxes.backends.docker.backend import MAX_EXEC_OUTPUT
-from sandboxes.backends.docker.errors import engine_call
 
 pytestmark = pytest.mark.docker
 
@@ -567,9 +566,7 @@ def expect_the_hole_unless_users_are_remapped(request, backend):
     """Without user namespaces (BERTH_ENGINE_USERNS=0, the default for now) a nested engine's or
     kubelet's CAP_SYS_ADMIN is the host's: the probe succeeds, and the test is a strict expected
     failure that records it (docs/security.md)."""
-    with engine_call("engine info"):
-        options = backend.api.info().get("SecurityOptions") or []
-    if not any("name=userns" in option for option in options):
+    if not backend.remaps_users:
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,

@@ -1,6 +1,7 @@
 """The sandbox contract on the Docker Engine API: every blocking Docker SDK call of the platform."""
 
 import asyncio
+import functools
 import glob
 import hashlib
 import io
@@ -100,25 +101,30 @@ class DockerBackend(SandboxBackend):
         super().__init__(host, url)
         self.client = docker.DockerClient(base_url=url, timeout=120)
         self.api = self.client.api
-        self._disk_quota: bool | None = None
 
-    @property
+    @functools.cached_property
+    def info(self) -> dict:
+        """The engine's `docker info`, asked once: what the properties below read of it does not
+        change while the engine runs."""
+        with engine_call(f"info of engine {self.host}"):
+            return self.api.info()
+
+    @functools.cached_property
     def disk_quota(self) -> bool:
-        """Whether this engine can cap a container's disk (asked once)."""
-        if self._disk_quota is None:
-            with engine_call(f"info of engine {self.host}"):
-                info = self.api.info()
-            status = dict(info.get("DriverStatus") or [])
-            self._disk_quota = info.get("Driver") in ("btrfs", "zfs") or (
-                info.get("Driver") == "overlay2" and status.get("Backing Filesystem") == "xfs"
-            )
-            if not self._disk_quota:
-                log.warning(
-                    "engine %s (%s) cannot cap sandbox disks: a learner can fill its disk",
-                    self.host,
-                    info.get("Driver"),
-                )
-        return self._disk_quota
+        """Whether this engine can cap a container's disk."""
+        status = dict(self.info.get("DriverStatus") or [])
+        quota = self.info.get("Driver") in ("btrfs", "zfs") or (
+            self.info.get("Driver") == "overlay2" and status.get("Backing Filesystem") == "xfs"
+        )
+        if not quota:
+            driver = self.info.get("Driver")
+            log.warning("engine %s (%s) cannot cap sandbox disks: a learner can fill its disk", self.host, driver)
+        return quota
+
+    @functools.cached_property
+    def remaps_users(self) -> bool:
+        """Whether the engine runs with --userns-remap (scripts/lib.sh, BERTH_ENGINE_USERNS)."""
+        return any("name=userns" in option for option in self.info.get("SecurityOptions") or [])
 
     # --- lifecycle ---------------------------------------------------------------------------
     def create(self, spec: SandboxSpec) -> str:
@@ -166,8 +172,8 @@ class DockerBackend(SandboxBackend):
         """On an engine that remaps users, hand the sandbox its own cgroups (cgroups.py). Only a
         local engine's cgroups can be reached from here; an engine on another machine runs
         sandboxes whose nested containers then fail to start (docs/sandboxes.md)."""
-        if not self.url.startswith("unix://"):
-            return
+        if not self.url.startswith("unix://") or not self.remaps_users:
+            return  # nothing to hand over: no inspect on the start path of a plain engine
         info = self._inspect(sandbox_id)
         if not info or (info["Config"].get("Labels") or {}).get(profiles.PROFILE_LABEL) not in profiles.NESTING:
             return

@@ -71,11 +71,7 @@ def ensure_base(client: docker.DockerClient, say: Say, donors: tuple[docker.Dock
         os.chmod(rootfs, 0o755)  # a temporary directory is 0700: "/" must be readable by every user
         slim_down(Path(rootfs))
         say(f"{BASE_IMAGE}: importing the root filesystem")
-        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
-        client.api.import_image_from_stream(
-            tar.stdout, repository="debian", tag="bookworm-slim", changes=['CMD ["bash"]']
-        )
-        tar.wait()
+        import_rootfs(client, Path(rootfs), BASE_IMAGE, changes=['CMD ["bash"]'])
     say(f"{BASE_IMAGE}: built offline in {time.monotonic() - started:.0f} s")
 
 
@@ -89,10 +85,19 @@ def ensure_empty(client: docker.DockerClient, say: Say) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="berth-empty-") as root:
         os.chmod(root, 0o755)
-        tar = subprocess.Popen(["tar", "-C", root, "--owner=0", "--group=0", "-c", "."], stdout=subprocess.PIPE)
-        client.api.import_image_from_stream(tar.stdout, repository="berth/empty", tag="latest")
-        tar.wait()
+        import_rootfs(client, Path(root), EMPTY_IMAGE, as_root=True)
     say(f"{EMPTY_IMAGE}: imported")
+
+
+def import_rootfs(
+    client: docker.DockerClient, rootfs: Path, tag: str, changes: list[str] | None = None, as_root: bool = False
+) -> None:
+    """Import a directory as a one-layer image: owners as on disk, or every file root's (as_root)."""
+    repository, _, name = tag.rpartition(":")
+    owners = ["--owner=0", "--group=0"] if as_root else []
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), *owners, "-c", "."], stdout=subprocess.PIPE)
+    client.api.import_image_from_stream(tar.stdout, repository=repository, tag=name, changes=changes)
+    tar.wait()
 
 
 # What Debian's own slim images leave out: package lists, documentation and translations
