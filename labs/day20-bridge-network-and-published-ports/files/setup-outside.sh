@@ -10,7 +10,7 @@ ip link set lan0 up
 ip addr add 192.168.50.1/24 dev lan0
 ip link add eth0 netns outside type veth peer name lan0-outside
 ip link set lan0-outside master lan0 up
-ip -n outside link set lo up
-ip -n outside addr add 192.168.50.2/24 dev eth0
-ip -n outside link set eth0 up
-ip -n outside route add default via 192.168.50.1
+nsenter --net=/run/netns/outside ip link set lo up
+nsenter --net=/run/netns/outside ip addr add 192.168.50.2/24 dev eth0
+nsenter --net=/run/netns/outside ip link set eth0 up
+nsenter --net=/run/netns/outside ip route add default via 192.168.50.1
