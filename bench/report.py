@@ -21,6 +21,7 @@ ORDER = [
     "lesson_pages",
     "architecture_view",
     "kubernetes_clusters",
+    "userns_cost",
 ]
 PROMISES = {
     "start_latency": 'Click "Start lab" -> interactive prompt: warm pool p50 <= 1.0 s, p95 <= 2.0 s; cold '
@@ -35,6 +36,8 @@ PROMISES = {
     "architecture_view": "The live architecture view redraws within 2 s of a change made in the terminal",
     "kubernetes_clusters": "Kubernetes labs: every node Ready and kubectl answering cold p50 <= 30 s (one node), "
     "<= 45 s (three); a pod created -> Running p50 <= 3 s; >= 20 idle one-node clusters per 24 GB host",
+    "userns_cost": "Sandboxes a stranger can have (users remapped): starts within the promises above, and their "
+    "cost in start time, idle memory and sandboxes per host against the same sandboxes with the host's users",
 }
 
 

@@ -94,17 +94,33 @@ ensure_redis() {
 # own, so this engine manages no iptables: NAT for its bridge (which only image builds use) and the
 # rules that keep session networks off the host and away from each other are ours
 # (here, and sandboxes/backends/docker/backend.py).
-# BERTH_ENGINE_USERNS=1 remaps users (--userns-remap): a sandbox's root is then uid 100000 or so
-# on the host, never the host's root, so a learner on a Docker or Kubernetes day cannot write
-# host-wide kernel settings or mount the kernel's debug file systems; the worker hands those
-# sandboxes their own cgroups at each start. Not yet the default: the busybox image, day 17 and
-# `ip netns exec` still fail there (docs/security.md).
+# The engine remaps users (--userns-remap, BERTH_ENGINE_USERNS=1, the default): a sandbox's root
+# is host uid 1000000 and its users the 524288 ids from there, never the host's root, so a
+# learner on a Docker or Kubernetes day cannot write host-wide kernel settings or mount the
+# kernel's debug file systems; the worker hands those sandboxes their own cgroups at each start.
+# The range is larger than Docker's default 65536 so that a sandbox can remap users in turn (a
+# nested engine's remapped users start at 100000 or 165536: day 17). BERTH_ENGINE_USERNS=0 gives
+# sandboxes the host's root, for trusted learners only (docs/security.md).
 ENGINE_SOCKET="${BERTH_ENGINE_SOCKET:-/run/berth/docker.sock}"
 ENGINE_ROOT="${BERTH_ENGINE_ROOT:-/var/lib/berth-engine}"
 ENGINE_DISK_GB="${BERTH_ENGINE_DISK_GB:-64}"
 ENGINE_BRIDGE="berth0"
 ENGINE_BRIDGE_NET="172.30.255.0/24"
-ENGINE_USERNS="${BERTH_ENGINE_USERNS:-0}"
+ENGINE_USERNS="${BERTH_ENGINE_USERNS:-1}"
+ENGINE_REMAP_USER="berth-remap"
+ENGINE_REMAP_IDS="1000000:524288"  # first host id : how many
+
+ensure_remap_user() {  # the user whose subordinate ids the engine maps a sandbox's users to
+  id -u "$ENGINE_REMAP_USER" > /dev/null 2>&1 \
+    || useradd --system --no-create-home --shell /usr/sbin/nologin "$ENGINE_REMAP_USER"
+  local file
+  for file in /etc/subuid /etc/subgid; do
+    touch "$file"
+    grep -qx "$ENGINE_REMAP_USER:$ENGINE_REMAP_IDS" "$file" && continue
+    sed -i "/^$ENGINE_REMAP_USER:/d" "$file"
+    echo "$ENGINE_REMAP_USER:$ENGINE_REMAP_IDS" >> "$file"
+  done
+}
 
 engine_userns_ok() {  # the running engine remaps users exactly when it should
   local remapped=0
@@ -156,7 +172,10 @@ ensure_docker() {
     ip link set "$ENGINE_BRIDGE" up
   fi
   local userns=()
-  if [ "$ENGINE_USERNS" = 1 ]; then userns=(--userns-remap=default); fi  # Docker makes the user dockremap
+  if [ "$ENGINE_USERNS" = 1 ]; then
+    ensure_remap_user
+    userns=(--userns-remap="$ENGINE_REMAP_USER")
+  fi
   # --live-restore: sandboxes keep running while the engine restarts (an upgrade, a crash).
   (setsid dockerd --host "unix://$ENGINE_SOCKET" --data-root "$ENGINE_ROOT/docker" \
      --exec-root /run/berth/engine --pidfile /run/berth/engine.pid --storage-driver btrfs \

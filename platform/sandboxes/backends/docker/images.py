@@ -167,6 +167,8 @@ def place_binaries(entry: dict, context: Path, built: dict[str, Path]) -> None:
 def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[str, Path] | None = None) -> None:
     recipe = settings.COURSE_LABS_DIR / "images" / entry["recipe"]
     tag = entry["tag"]
+    rootfs = entry.get("rootfs")
+    build_tag = f"berth/rootfs-{entry['recipe']}:build" if rootfs else tag
     started = time.monotonic()
     before = image_id(client, tag)
     with tempfile.TemporaryDirectory(prefix="berth-build-") as tmp:
@@ -187,7 +189,7 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[
         # users, and Berth's engine gets NAT for that bridge from scripts/lib.sh.
         events = client.api.build(
             path=str(context),
-            tag=tag,
+            tag=build_tag,
             rm=True,
             forcerm=True,
             decode=True,
@@ -199,9 +201,35 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[
                 say(f"{tag}: {event['stream'].rstrip()}")
             if "error" in event:
                 raise RuntimeError(f"building {tag} failed: {event['error'].strip()}")
+    if rootfs:
+        changes = [*rootfs.get("changes", []), f"LABEL berth.recipe={entry['recipe']}"]
+        import_built_rootfs(client, build_tag, rootfs["path"], tag, changes)
     say(f"{tag}: built in {time.monotonic() - started:.1f} s")
     if before and before != image_id(client, tag):
         forget_replaced(client, before)
+
+
+def import_built_rootfs(client: docker.DockerClient, built: str, path: str, tag: str, changes: list[str]) -> None:
+    """The directory `path` of the image `built`, imported as the one-layer image `tag` (a recipe's
+    `rootfs`), every file root's. `FROM scratch` + `COPY` gives one layer too, but on an engine
+    that remaps users that layer is owned by the remapped root (see ensure_empty), and so is
+    what the engine's archive of a container gives: hence the copy through a directory here."""
+    container = client.containers.create(built, command=["true"], network_disabled=True)
+    try:
+        chunks, _ = container.get_archive(path.rstrip("/") + "/.")  # "/.": the contents, not the directory
+        with tempfile.TemporaryDirectory(prefix="berth-rootfs-") as root:
+            tar = subprocess.Popen(["tar", "-x", "-C", root], stdin=subprocess.PIPE)
+            assert tar.stdin is not None
+            for chunk in chunks:
+                tar.stdin.write(chunk)
+            tar.stdin.close()
+            if tar.wait() != 0:
+                raise RuntimeError(f"unpacking {path} of {built} failed")
+            os.chmod(root, 0o755)
+            import_rootfs(client, Path(root), tag, changes, as_root=True)
+    finally:
+        container.remove(force=True)
+    client.images.remove(built)
 
 
 def image_id(client: docker.DockerClient, tag: str) -> str | None:
