@@ -224,6 +224,12 @@ SANDBOX_EXTEND_MINUTES = env_int("BERTH_EXTEND_MINUTES", 15, minimum=1)
 SANDBOX_KEEP_DAYS = env_int("BERTH_KEEP_DAYS", 7, minimum=0)  # pause and resume; 0 turns it off
 SANDBOX_DOWNLOAD_MAX_MB = env_int("BERTH_DOWNLOAD_MAX_MB", 50, minimum=1)  # "download my work", packed
 SANDBOX_IDLE_MINUTES = env_int("BERTH_IDLE_MINUTES", 30, minimum=1)  # no terminal input, no check
+# A sandbox held at its process or CPU cap (a fork bomb, a miner) is slowed after this long, and
+# ended after that (sandboxes/pressure.py). A Kubernetes node starting up holds its CPU quota for
+# under a minute.
+SANDBOX_PINNED_SLOW_SECONDS = env_int("BERTH_PINNED_SLOW_SECONDS", 120, minimum=0)
+SANDBOX_PINNED_CPUS = float(env_str("BERTH_PINNED_CPUS", "0.1"))
+SANDBOX_PINNED_END_SECONDS = env_int("BERTH_PINNED_END_SECONDS", 300, minimum=1)
 # Capacity of each Docker host in slots; a standard sandbox takes 1, a Docker-in-Docker one more.
 SANDBOX_HOST_SLOTS = env_int("BERTH_HOST_SLOTS", 50, minimum=1)
 SANDBOX_DOCKER_SLOTS = env_int("BERTH_DOCKER_SANDBOX_SLOTS", 2, minimum=1)

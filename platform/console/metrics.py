@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from console import sockets
 from console.models import AuditEvent, FailedTask
 from labs.models import CheckRun, Lab
-from sandboxes import placement
+from sandboxes import placement, pressure
 from sandboxes.models import LabSession, Sandbox, SandboxHost, WarmSandbox
 from sandboxes.queues import host_queue
 
@@ -45,6 +45,8 @@ REAPER_ACTIONS = {
     "idle": Q(end_reason__startswith="no activity for"),
     "vanished": Q(end_reason="sandbox stopped unexpectedly"),
     "start_timeout": Q(state=LabSession.FAILED, error__startswith="The sandbox did not start in time"),
+    # ended by the sampler for staying at a limit (sandboxes/pressure.py)
+    "pinned": Q(end_reason__startswith=pressure.END_REASON_START),
 }
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from berth.env import pool_key
 from console import charts, workers
 from console.models import AuditEvent, audit
-from sandboxes import lifecycle, limits, placement
+from sandboxes import lifecycle, limits, placement, pressure
 from sandboxes.models import LabSession, PlatformLimits, SandboxHost, WarmSandbox
 
 admin_only = permission_required("sandboxes.manage_sandboxes", raise_exception=True)
@@ -53,9 +53,21 @@ def live_sessions(request):
                 "cpu": sum(b.cpu_percent or 0 for b in boxes),
                 "memory": sum(b.memory_bytes or 0 for b in boxes),
                 "sampled": any(b.stats_at for b in boxes),
+                "pinned": next((b for b in boxes if b.pinned_since), None),
             }
         )
     return rows
+
+
+def flagged_sessions():
+    """Labs ended in the last day for staying at a limit (sandboxes/pressure.py)."""
+    return (
+        LabSession.objects.filter(
+            end_reason__startswith=pressure.END_REASON_START, ended_at__gte=timezone.now() - timezone.timedelta(days=1)
+        )
+        .select_related("user", "lab")
+        .order_by("-ended_at")[:20]
+    )
 
 
 def hosts():
@@ -80,7 +92,7 @@ def hosts():
 @login_required
 @admin_only
 def index(request):
-    context = {"rows": live_sessions(request), "waiting": len(placement.waiting())}
+    context = {"rows": live_sessions(request), "waiting": len(placement.waiting()), "flagged": flagged_sessions()}
     if request.htmx and request.GET.get("part") == "sessions":  # the table's own refresh, every 5 s
         return render(request, "console/sessions.html", context)
     context.update(

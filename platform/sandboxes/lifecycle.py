@@ -18,7 +18,7 @@ from django.utils import timezone
 from console.models import audit
 from labs import checks, runner
 from labs.models import Lab
-from sandboxes import events, placement, pool, queues
+from sandboxes import events, placement, pool, pressure, queues
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from sandboxes.limits import limit
@@ -424,9 +424,9 @@ def sample(host: str) -> dict:
     if not healthy:
         return {"healthy": False, "sampled": 0}
     live = list(
-        Sandbox.objects.filter(session__host=host, session__state=LabSession.READY, removed_at__isnull=True).exclude(
-            container_id=""
-        )
+        Sandbox.objects.filter(session__host=host, session__state=LabSession.READY, removed_at__isnull=True)
+        .exclude(container_id="")
+        .select_related("session__user", "session__lab")
     )
 
     def one(sandbox):
@@ -438,9 +438,12 @@ def sample(host: str) -> dict:
     with ThreadPoolExecutor(max_workers=8) as pool_:
         results = list(pool_.map(one, live))
     now = timezone.now()
+    acted = {"slowed": 0, "ended": 0}
     for sandbox, stats in results:
         if stats:
             Sandbox.objects.filter(pk=sandbox.pk).update(
                 cpu_percent=stats["cpu_percent"], memory_bytes=stats["memory_bytes"], stats_at=now
             )
-    return {"healthy": True, "sampled": sum(1 for _, stats in results if stats)}
+            if (action := pressure.watch(backend, sandbox, stats, now)) in acted:
+                acted[action] += 1
+    return {"healthy": True, "sampled": sum(1 for _, stats in results if stats), **acted}

@@ -46,6 +46,17 @@ EDITABLE = {
     "SANDBOX_KUBERNETES_MEMORY_MB": (int, 768, "memory of a Kubernetes node sandbox (MB)"),
     "SANDBOX_KUBERNETES_PIDS": (int, 512, "processes per Kubernetes node sandbox"),
     "SANDBOX_KUBERNETES_DISK_MB": (int, 2048, "disk of a Kubernetes node sandbox (MB)"),
+    "SANDBOX_PINNED_SLOW_SECONDS": (
+        int,
+        0,
+        "seconds a sandbox may stay at its process or CPU cap (a fork bomb, a miner) before it is slowed",
+    ),
+    "SANDBOX_PINNED_CPUS": (float, 0.01, "CPUs left to a sandbox slowed for staying at its cap"),
+    "SANDBOX_PINNED_END_SECONDS": (
+        int,
+        1,
+        "seconds at its cap before its lab is ended (the learner is told; console and audit log flag it)",
+    ),
 }
 POOL_PREFIX = "WARM_POOL:"  # WARM_POOL:profile/image[*nodes] -> size
 _cache: tuple[float, dict] = (0.0, {})

@@ -65,6 +65,11 @@ class Sandbox(models.Model):
     cpu_percent = models.FloatField(null=True, blank=True)
     memory_bytes = models.BigIntegerField(null=True, blank=True)
     stats_at = models.DateTimeField(null=True, blank=True)
+    # Held at its process or CPU cap since (sandboxes/pressure.py): slowed, then ended, if it stays.
+    pinned_since = models.DateTimeField(null=True, blank=True)
+    pinned_what = models.CharField(max_length=10, blank=True)  # "process" or "CPU"
+    slowed_at = models.DateTimeField(null=True, blank=True)
+    cpus_before = models.FloatField(null=True, blank=True)  # given back when it lets go
 
     class Meta:
         ordering = ["session", "node"]

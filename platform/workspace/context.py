@@ -6,6 +6,7 @@ from django.db.models import Count, Max, Subquery
 from course.models import Lesson
 from course.progress import passed_step_ids
 from labs.models import CheckRun, SolutionReveal, Step
+from sandboxes import pressure
 from sandboxes.lifecycle import kept_sandbox
 from sandboxes.limits import limit
 from sandboxes.models import LabSession
@@ -66,6 +67,7 @@ def lab_panel_context(user, lesson: Lesson, session: LabSession | None = None) -
         "lab": lab,
         "session": session,
         "last_session": last_session,
+        "ended_for_pressure": bool(last_session and pressure.ended_for_pressure(last_session)),
         "other_session": other,
         "other_lesson": other.lab.lessons.first() if other else None,
         "steps": [step_context(user, step, session, passed, history) for step in steps],

@@ -151,7 +151,14 @@ class SandboxBackend:
         raise NotImplementedError
 
     def stats(self, sandbox_id: str) -> dict:
-        """{"cpu_percent": float, "memory_bytes": int, "memory_limit": int, "pids": int}"""
+        """{"cpu_percent": float (100 = one CPU), "memory_bytes": int, "memory_limit": int,
+        "pids": int, "pids_limit": int (0: none), "cpus": float (its CPU quota; 0: none),
+        "throttled": float (share of the last second's CPU periods it was held at its quota)}"""
+        raise NotImplementedError
+
+    def set_cpu(self, sandbox_id: str, cpus: float, weight: int) -> None:
+        """Change a running sandbox's CPU quota and its weight against its neighbours (Docker's
+        cpu shares: 1024 is everyone's, 2 the least)."""
         raise NotImplementedError
 
     # --- the host ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class MemorySandbox:
     running: bool = False
     files: dict[str, tuple[bytes, int]] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    cpus: float | None = None  # set_cpu's, once called
 
 
 class MemoryTty(Tty):
@@ -171,8 +172,20 @@ class MemoryBackend(SandboxBackend):
         pass
 
     def stats(self, sandbox_id: str) -> dict:
-        self._get(sandbox_id)
-        return {"cpu_percent": 0.0, "memory_bytes": 0, "memory_limit": 0, "pids": 1}
+        box = self._get(sandbox_id)
+        return {
+            "cpu_percent": 0.0,
+            "memory_bytes": 0,
+            "memory_limit": box.spec.memory_mb << 20,
+            "pids": 1,
+            "pids_limit": box.spec.pids,
+            "cpus": box.cpus if box.cpus is not None else box.spec.cpus,
+            "throttled": 0.0,
+        }
+
+    def set_cpu(self, sandbox_id: str, cpus: float, weight: int) -> None:
+        self._log("set_cpu", sandbox_id, cpus, weight)
+        self._get(sandbox_id).cpus = cpus
 
     def build_images(self, say, only=None, donors=()) -> None:
         say("the in-memory backend runs no images: nothing to build")

@@ -399,22 +399,40 @@ class DockerBackend(SandboxBackend):
     def stats(self, sandbox_id: str) -> dict:
         with engine_call(f"stats of {sandbox_id}"):
             s = self.api.stats(sandbox_id, stream=False, one_shot=False)
-        cpu = s["cpu_stats"]["cpu_usage"]["total_usage"] - s["precpu_stats"]["cpu_usage"]["total_usage"]
-        system = s["cpu_stats"].get("system_cpu_usage", 0) - s["precpu_stats"].get("system_cpu_usage", 0)
-        cpus = s["cpu_stats"].get("online_cpus") or 1
+            limits = self.api.inspect_container(sandbox_id)["HostConfig"]
+        now, before = s["cpu_stats"], s["precpu_stats"]
+        cpu = now["cpu_usage"]["total_usage"] - before["cpu_usage"]["total_usage"]
+        system = now.get("system_cpu_usage", 0) - before.get("system_cpu_usage", 0)
+        cpus = now.get("online_cpus") or 1
+        # CPU periods (100 ms) in the last second, and in how many it was held at its quota
+        periods, throttled = (
+            (now.get("throttling_data") or {}).get(key, 0) - (before.get("throttling_data") or {}).get(key, 0)
+            for key in ("periods", "throttled_periods")
+        )
+        memory = s["memory_stats"]
+        page_cache = memory.get("stats") or {}
         return {
             "cpu_percent": (cpu / system * cpus * 100) if system > 0 else 0.0,
             # as `docker stats` counts it: without the inactive page cache, which the kernel reclaims
             "memory_bytes": max(
-                0,
-                s["memory_stats"].get("usage", 0)
-                - (s["memory_stats"].get("stats") or {}).get(
-                    "total_inactive_file", (s["memory_stats"].get("stats") or {}).get("inactive_file", 0)
-                ),
+                0, memory.get("usage", 0) - page_cache.get("total_inactive_file", page_cache.get("inactive_file", 0))
             ),
-            "memory_limit": s["memory_stats"].get("limit", 0),
+            "memory_limit": memory.get("limit", 0),
             "pids": s.get("pids_stats", {}).get("current", 0),
+            "pids_limit": max(0, limits.get("PidsLimit") or 0),
+            "cpus": (limits.get("NanoCpus") or 0) / 1e9,
+            "throttled": throttled / periods if periods > 0 else 0.0,
         }
+
+    def set_cpu(self, sandbox_id: str, cpus: float, weight: int) -> None:
+        # The SDK's update_container has no NanoCpus (what the sandbox was created with, and
+        # the only quota the engine accepts alongside it): the API takes it.
+        with engine_call(f"CPU of {sandbox_id}"):
+            response = self.api._post_json(
+                self.api._url("/containers/{0}/update", sandbox_id),
+                data={"NanoCpus": int(cpus * 1e9), "CpuShares": weight},
+            )
+            self.api._raise_for_status(response)
 
     # --- helpers -------------------------------------------------------------------------------
     def _run(self, sandbox_id, cmd, timeout: float = 30, on_output=None) -> ExecResult:

@@ -1,0 +1,104 @@
+"""Sandboxes that hold their limits: a fork bomb sits at its process cap, a miner at its CPU
+quota, minute after minute. One such sandbox is contained by its limits; several at once still
+take the host's CPU from their neighbours and from the platform. So each sample of a host
+(lifecycle.sample, every 15 s) notes since when each sandbox has been pinned at a cap; past
+SANDBOX_PINNED_SLOW_SECONDS it is slowed to SANDBOX_PINNED_CPUS with the least CPU weight; past
+SANDBOX_PINNED_END_SECONDS its session is ended and its learner told why. Both steps show in the
+console and the audit log. A sandbox that lets go of its cap gets its CPUs back.
+"""
+
+from datetime import timedelta
+
+from console.models import audit
+from sandboxes.backends.base import SandboxBackend, SandboxError
+from sandboxes.limits import limit
+from sandboxes.models import LabSession, Sandbox
+
+LEAST_WEIGHT = 2  # the kernel's lowest cpu.shares
+USUAL_WEIGHT = 1024  # every container's unless changed
+BUSY = 0.9  # of its quota: a sandbox using this much of its CPUs, or throttled this often, is pinned
+# What the learner and the console read; metrics and the panel find these sessions by it.
+END_REASON = "held its {what} limit for {minutes} min"
+END_REASON_START = "held its "
+
+
+def pinned_at(stats: dict) -> str:
+    """What the sandbox is held at right now: "process" (its PID cap, give or take the one a
+    failing fork is making), "CPU" (its quota), or ""."""
+    cap = stats.get("pids_limit") or 0
+    if cap and stats["pids"] >= cap - max(1, cap // 50):
+        return "process"
+    cpus = stats.get("cpus") or 0
+    if cpus and (stats["cpu_percent"] >= BUSY * cpus * 100 or stats.get("throttled", 0) >= BUSY):
+        return "CPU"
+    return ""
+
+
+def describe(sandbox: Sandbox) -> str:
+    session = sandbox.session
+    return f"sandbox {sandbox.name} (session {session.pk}, {session.user.username}, {session.lab.slug})"
+
+
+def watch(backend: SandboxBackend, sandbox: Sandbox, stats: dict, now) -> str:
+    """Act on one sample of a live sandbox: "" (nothing to do), "pinned" (noted), "slowed" or
+    "ended"."""
+    what = pinned_at(stats)
+    if not what:
+        if sandbox.pinned_since is not None:
+            let_go(backend, sandbox)
+        return ""
+    if sandbox.pinned_since is None:
+        Sandbox.objects.filter(pk=sandbox.pk).update(pinned_since=now, pinned_what=what)
+        return "pinned"
+    if sandbox.pinned_what != what:  # a fork bomb burns its CPU too: still the same hold
+        Sandbox.objects.filter(pk=sandbox.pk).update(pinned_what=what)
+    held = now - sandbox.pinned_since
+    if sandbox.slowed_at is None:  # slowed first, always: ended only if that was not enough
+        if held >= timedelta(seconds=limit("SANDBOX_PINNED_SLOW_SECONDS")):
+            slow_down(backend, sandbox, stats, what, held, now)
+            return "slowed"
+    elif held >= timedelta(seconds=limit("SANDBOX_PINNED_END_SECONDS")):
+        end_pinned(sandbox, what, held)
+        return "ended"
+    return ""
+
+
+def slow_down(backend: SandboxBackend, sandbox: Sandbox, stats: dict, what: str, held: timedelta, now) -> None:
+    cpus = min(limit("SANDBOX_PINNED_CPUS"), stats.get("cpus") or limit("SANDBOX_PINNED_CPUS"))
+    try:
+        backend.set_cpu(sandbox.container_id, cpus, LEAST_WEIGHT)
+    except SandboxError:
+        return  # gone meanwhile: the reaper deals with it
+    Sandbox.objects.filter(pk=sandbox.pk).update(slowed_at=now, cpus_before=stats.get("cpus") or None)
+    audit(
+        None,
+        "sandbox.slowed",
+        describe(sandbox),
+        f"at its {what} limit for {int(held.total_seconds())} s: slowed to {cpus:g} CPU with the least weight",
+    )
+
+
+def let_go(backend: SandboxBackend, sandbox: Sandbox) -> None:
+    """No longer pinned: forget it, and give back the CPUs a slowed sandbox had."""
+    if sandbox.slowed_at is not None:
+        cpus = sandbox.cpus_before or limit("SANDBOX_CPUS")
+        try:
+            backend.set_cpu(sandbox.container_id, cpus, USUAL_WEIGHT)
+        except SandboxError:
+            return
+        audit(None, "sandbox.restored", describe(sandbox), f"no longer at a limit: {cpus:g} CPU again")
+    Sandbox.objects.filter(pk=sandbox.pk).update(pinned_since=None, pinned_what="", slowed_at=None, cpus_before=None)
+
+
+def end_pinned(sandbox: Sandbox, what: str, held: timedelta) -> None:
+    from sandboxes import lifecycle  # lifecycle samples through this module
+
+    minutes = max(1, round(held.total_seconds() / 60))
+    reason = END_REASON.format(what=what, minutes=minutes)
+    audit(None, "sandbox.ended", describe(sandbox), reason)
+    # Not kept for a resume: what held the limit would start again with it.
+    lifecycle.end(sandbox.session_id, reason, keep=False)
+
+
+def ended_for_pressure(session: LabSession) -> bool:
+    return session.state == LabSession.ENDED and session.end_reason.startswith(END_REASON_START)
