@@ -6,11 +6,12 @@ that died expire on their own. Never in the way of a socket: Redis trouble is lo
 import asyncio
 import logging
 import time
-import weakref
 
 import redis
 import redis.asyncio
 from django.conf import settings
+
+from berth import aredis
 
 log = logging.getLogger(__name__)
 
@@ -18,20 +19,13 @@ KINDS = ("events", "terminal", "watch", "selftest")
 TTL = 120  # seconds an entry counts without a refresh
 REFRESH = 45  # seconds between refreshes of an open socket's entry
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = weakref.WeakKeyDictionary()
-
 
 def key(kind: str) -> str:
     return f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:metrics:websockets:{kind}"
 
 
 def _client() -> redis.asyncio.Redis:
-    """One client per event loop (an asyncio connection belongs to the loop that made it)."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = _clients[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-    return client
+    return aredis.client(settings.REDIS_URL)
 
 
 async def opened(consumer, kind: str) -> None:

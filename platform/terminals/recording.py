@@ -1,6 +1,7 @@
 """Terminal recordings in asciicast v2: the relay keeps what each shell printed (and its
-resizes) with timestamps, and writes it to the database in chunks, every few seconds or every
-64 KB, so a recording costs no write per keystroke. A flood stops being recorded at the cap."""
+resizes) with timestamps, and writes every shell's new events to the database together, every
+few seconds or as soon as one has 64 KB, so a recording costs no write per keystroke and a class
+typing costs one write every few seconds. A flood stops being recorded at the cap."""
 
 import codecs
 import json
@@ -8,7 +9,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from terminals.models import Recording, RecordingChunk
@@ -26,7 +27,6 @@ class Recorder:
         self.pending_bytes = 0
         self.size = 0
         self.seq = 0
-        self.last_flush = time.monotonic()
         self.full = False
         self.duration = 0.0
 
@@ -48,28 +48,30 @@ class Recorder:
     def resize(self, rows: int, cols: int) -> None:
         self.event("r", f"{cols}x{rows}")
 
-    def due(self) -> bool:
-        return bool(self.pending) and (
-            self.pending_bytes >= FLUSH_BYTES or time.monotonic() - self.last_flush >= FLUSH_SECONDS
-        )
-
     def take(self) -> tuple[int, str] | None:
         """The pending events and their chunk number (taken in order, written in a thread)."""
         if not self.pending and not self.full:
             return None
         chunk = (self.seq, "".join(self.pending))
         self.seq += 1
-        self.pending, self.pending_bytes, self.last_flush = [], 0, time.monotonic()
+        self.pending, self.pending_bytes = [], 0
         return chunk
 
-    def write(self, chunk: tuple[int, str]) -> None:
-        close_old_connections()
-        seq, events = chunk
-        if events:
-            RecordingChunk.objects.create(recording=self.recording, seq=seq, events=events)
-        Recording.objects.filter(pk=self.recording.pk).update(
-            size=self.size, duration=self.duration, truncated=self.full
+
+def write_chunks(batch: list[tuple[Recorder, tuple[int, str]]]) -> None:
+    """Write chunks taken from several recordings (each recording's in the order taken), on one
+    connection in one transaction."""
+    close_old_connections()
+    with transaction.atomic():
+        RecordingChunk.objects.bulk_create(
+            RecordingChunk(recording=recorder.recording, seq=seq, events=events)
+            for recorder, (seq, events) in batch
+            if events
         )
+        for recorder, _ in batch:
+            Recording.objects.filter(pk=recorder.recording.pk).update(
+                size=recorder.size, duration=recorder.duration, truncated=recorder.full
+            )
 
 
 def asciicast(recording) -> str:

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from terminals.protocol import relay_channel
-from terminals.recording import FLUSH_SECONDS, Recorder
+from terminals.recording import FLUSH_BYTES, FLUSH_SECONDS, Recorder, write_chunks
 
 log = logging.getLogger("berth.relay")
 READ_SIZE = 16 * 1024  # per message: small enough that a few queued ahead of an echo cost little
@@ -51,7 +51,6 @@ class Shell:
         self.opening: asyncio.Task | None = None
         self.closed = False
         self.recorder: Recorder | None = None
-        self.writing = asyncio.Lock()  # recording chunks are written one after another
         # Keys typed before the shell first speaks wait for it: bytes written into a starting
         # exec can be lost, and a page flushes the keys it held while (re)connecting at once.
         self.spoke = asyncio.Event()
@@ -109,6 +108,7 @@ class Shell:
                 await asyncio.to_thread(self.tty.resize, *item)
                 if self.recorder:
                     self.recorder.resize(*item)
+                    self.relay.unwritten.add(self.recorder)
                 continue
             try:
                 await self.tty.write(item)
@@ -126,17 +126,9 @@ class Shell:
     def record(self, data: bytes) -> None:
         if self.recorder:
             self.recorder.output(data)
-            if self.recorder.due():
-                self.relay.spawn(self.flush_recording())
-
-    async def flush_recording(self) -> None:
-        async with self.writing:
-            chunk = self.recorder.take()
-            if chunk:
-                try:
-                    await asyncio.to_thread(self.recorder.write, chunk)
-                except Exception:
-                    log.exception("%s: a recording chunk was not written", self.key)
+            self.relay.unwritten.add(self.recorder)
+            if self.recorder.pending_bytes >= FLUSH_BYTES:
+                self.relay.write_soon.set()
 
     async def send_output(self, viewer: str, data: bytes) -> None:
         """One chunk to one viewer, once its window has room (not reading the shell meanwhile)."""
@@ -206,8 +198,9 @@ class Shell:
         self.inputs.put_nowait(None)
         if self.tty:
             self.tty.close()
-        if self.recorder:
-            self.relay.spawn(self.flush_recording())
+        if self.recorder:  # its last seconds are written with the next batch, soon
+            self.relay.unwritten.add(self.recorder)
+            self.relay.write_soon.set()
         for viewer in list(self.viewers):
             await self.deliver(viewer, {"type": "tty.exit", "reason": reason})
 
@@ -219,6 +212,9 @@ class Relay:
         self.layer = get_channel_layer()
         self.shells: dict[str, Shell] = {}
         self.tasks: set[asyncio.Task] = set()
+        # Recordings with events not yet in the database, written together (write_recordings).
+        self.unwritten: set[Recorder] = set()
+        self.write_soon = asyncio.Event()  # a recording has a full chunk, or a shell closed
 
     def spawn(self, coroutine) -> asyncio.Task:
         """Start a task and hold a reference to it until it ends (asyncio keeps only weak ones)."""
@@ -230,7 +226,7 @@ class Relay:
     async def run(self) -> None:
         channel = relay_channel(self.host)
         log.info("terminal relay for host %s listening on %s", self.host, channel)
-        self.spawn(self.flush_recordings())
+        self.spawn(self.write_recordings())
         while True:
             try:
                 message = await self.layer.receive(channel)
@@ -246,13 +242,24 @@ class Relay:
             except Exception:
                 log.exception("relay failed to handle %s", message.get("type"))
 
-    async def flush_recordings(self) -> None:
-        """Quiet shells too get their last seconds written, for a replay while the lab runs."""
+    async def write_recordings(self) -> None:
+        """Every few seconds (sooner when a recording has a full chunk or a shell closed), the new
+        events of every shell's recording in one batch: one thread hop, one connection and one
+        transaction for them all, not one of each per shell, which with a class typing took the
+        thread and the database from everything else (bench/limits.md)."""
         while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            for shell in list(self.shells.values()):
-                if shell.recorder and shell.recorder.pending:
-                    self.spawn(shell.flush_recording())
+            try:
+                await asyncio.wait_for(self.write_soon.wait(), FLUSH_SECONDS)
+            except TimeoutError:
+                pass
+            self.write_soon.clear()
+            batch = [(recorder, chunk) for recorder in self.unwritten if (chunk := recorder.take())]
+            self.unwritten.clear()
+            if batch:
+                try:
+                    await asyncio.to_thread(write_chunks, batch)
+                except Exception:
+                    log.exception("%d recording chunks were not written", len(batch))
 
     # Handlers return at once (slow Docker calls run as tasks): the receive loop never waits,
     # so one learner's terminal opening cannot delay another learner's keystrokes.
