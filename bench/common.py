@@ -180,8 +180,9 @@ _stacks: list[Stack] = []
 class Stack:
     """uvicorn + a Celery worker + the relay, as subprocesses in their own process groups."""
 
-    def __init__(self, name: str, env: dict[str, str], web_env: dict[str, str] | None = None):
+    def __init__(self, name: str, env: dict[str, str], web_env: dict[str, str] | None = None, web_processes: int = 1):
         self.name = name
+        self.web_processes = web_processes
         self.port = free_port()
         self.http = f"http://127.0.0.1:{self.port}"
         self.ws = f"ws://127.0.0.1:{self.port}"
@@ -197,7 +198,7 @@ class Stack:
     def start(self) -> Stack:
         commands = {
             "web": (
-                web_command(VENV_BIN, self.port),
+                web_command(VENV_BIN, self.port, self.web_processes),
                 self.web_env,
             ),
             "worker": (
@@ -495,6 +496,23 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and every process below it (uvicorn's workers under their parent)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += cpu_seconds(current)
+        todo += children.get(current, [])
+    return total
 
 
 def redis_used_memory() -> int:

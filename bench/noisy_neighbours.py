@@ -18,6 +18,7 @@ Promises (issues 16 and 17): the bystander's echo p99 <= 50 ms; lesson pages ans
 """
 
 import asyncio
+import os
 import threading
 import time
 
@@ -54,7 +55,7 @@ def main():
     be = common.backend()
     bystander_user = User.objects.get(username="bench")
     accounts = [common.make_learner(f"hostile{i}") for i in range(hostile)]
-    stack = common.Stack("noisy", env).start()
+    stack = common.Stack("noisy", env, web_processes=os.cpu_count() or 1).start()
     browser = common.Browser(stack)
 
     def detached(container_id, script):

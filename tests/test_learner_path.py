@@ -340,7 +340,7 @@ def test_pause_and_resume_the_same_sandbox_with_files_and_inner_engine_state(sta
         events_until(ws, lambda e: e.get("state") == "ended", timeout=30)
     kept = Sandbox.objects.get(session=session)
     assert kept.kept_until is not None and not backend.poll(container)  # stopped, not removed
-    page = browser.get("/course/day/1/").text
+    page = browser.get("/course/day/1/lab/").text  # the day's lab panel, as the page fetches it
     assert "is kept until" in page and "Resume lab" in page
 
     assert browser.post("/sessions/start/1/").status_code == 200

@@ -93,7 +93,7 @@ def test_a_fork_bomb_is_slowed_then_ended_the_learner_told_and_the_admin_shown(
     assert 'id="flagged-sessions"' in flagged and "held its process limit" in flagged
 
     client.force_login(learner)
-    page = client.get(reverse("workspace:day", args=[lesson.day])).content.decode()
+    page = client.get(reverse("workspace:day_panel", args=[lesson.day])).content.decode()
     assert 'id="ended-for-pressure"' in page and "held its process limit for 1 min" in page
 
 

@@ -54,7 +54,25 @@ def test_course_map_lists_modules_and_days(client, learner, course):
 def test_day_page_shows_lesson_quiz_and_start_button(client, learner, course):
     client.force_login(learner)
     page = client.get(reverse("workspace:day", args=[1])).content.decode()
-    assert 'id="start-lab"' in page and "Quiz" in page and "language-mermaid" in page
+    assert "Quiz" in page and "language-mermaid" in page
+    # the learner's own lab panel is fetched by the page
+    assert f'hx-get="{reverse("workspace:day_panel", args=[1])}"' in page
+    assert 'id="start-lab"' in client.get(reverse("workspace:day_panel", args=[1])).content.decode()
+
+
+def test_the_lesson_is_rendered_once_per_published_version(client, learner, course):
+    from course.models import Lesson
+    from workspace import day
+
+    day._articles.clear()  # other tests' lessons had these keys' pks
+    client.force_login(learner)
+    client.get(reverse("workspace:day", args=[1]))
+    lesson = Lesson.objects.get(day=1)
+    lesson.summary = "A new summary, published."
+    lesson.save()
+    assert "A new summary, published." in client.get(reverse("workspace:day", args=[1])).content.decode()
+    kept = [key for key in day._articles if key[0] == lesson.pk]
+    assert len(kept) == 2 and kept[-1][1] == lesson.updated_at
 
 
 def test_anonymous_visitors_are_sent_to_login(client, course):
@@ -112,7 +130,7 @@ def test_starting_a_second_lab_offers_to_end_the_first(client, learner, course):
 
     make_session(learner, Lesson.objects.get(day=1).lab)
     client.force_login(learner)
-    page = client.get(reverse("workspace:day", args=[2])).content.decode()
+    page = client.get(reverse("workspace:day_panel", args=[2])).content.decode()
     assert "You have a lab running for" in page and 'name="replace" value="1"' in page
 
 
@@ -158,6 +176,7 @@ def test_reading_a_page_writes_nothing(client, learner, instructor, course):
         checks.finish(run, CheckRun.FAILED, 1, "not yet")
     client.force_login(learner)
     assert writes_while(client, reverse("workspace:day", args=[lesson.day])) == []
+    assert writes_while(client, reverse("workspace:day_panel", args=[lesson.day])) == []
     assert writes_while(client, reverse("workspace:step", args=[session.pk, 1])) == []
     assert "solution" in client.get(reverse("workspace:step", args=[session.pk, 1])).content.decode()
     assert client.post(reverse("workspace:seen", args=[lesson.day])).status_code == 204

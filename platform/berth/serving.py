@@ -8,5 +8,7 @@ from pathlib import Path
 UVICORN_OPTIONS = ["--ws", "websockets-sansio", "--ws-max-size", "1048576"]
 
 
-def web_command(bin_dir: Path, port: int) -> list[str]:
-    return [str(Path(bin_dir) / "uvicorn"), "berth.asgi:application", "--port", str(port), *UVICORN_OPTIONS]
+def web_command(bin_dir: Path, port: int, processes: int = 1) -> list[str]:
+    """`processes` > 1: uvicorn's own workers on one port, as scripts/up runs one per core."""
+    workers = ["--workers", str(processes)] if processes > 1 else []
+    return [str(Path(bin_dir) / "uvicorn"), "berth.asgi:application", "--port", str(port), *UVICORN_OPTIONS, *workers]

@@ -3,6 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -14,18 +15,45 @@ from workspace.context import lab_panel_context
 @require_GET
 @login_required
 def day(request, day: int):
-    """The lesson, its quiz and the lab panel. Reads only: the page itself reports the visit (`seen`)."""
+    """The lesson and its quiz; the lab panel, the learner's own, is fetched by the page itself
+    (`day_panel`). Reads only: the page itself reports the visit (`seen`)."""
     lesson = get_object_or_404(Lesson.objects.select_related("module", "lab"), day=day)
     progress = DayProgress.objects.filter(user=request.user, lesson=lesson).first()
     context = {
         "lesson": lesson,
+        "article": article(lesson),
         "progress": progress,
-        "previous": Lesson.objects.filter(day__lt=day).order_by("-day").first(),
-        "next": Lesson.objects.filter(day__gt=day).order_by("day").first(),
         "questions": quiz_questions(lesson, progress),
-        **lab_panel_context(request.user, lesson),
     }
     return render(request, "workspace/day.html", context)
+
+
+ARTICLES_KEPT = 200
+_articles: dict[tuple, str] = {}
+
+
+def article(lesson: Lesson) -> str:
+    """The lesson as every learner sees it, rendered once per published version in each web
+    process: a publish saves the lesson, and a new `updated_at` is a new key."""
+    days = sorted(Lesson.objects.values_list("day", flat=True))
+    previous = max((d for d in days if d < lesson.day), default=None)
+    following = min((d for d in days if d > lesson.day), default=None)
+    key = (lesson.pk, lesson.updated_at, lesson.module.number, lesson.module.title, previous, following)
+    if key not in _articles:
+        if len(_articles) >= ARTICLES_KEPT:
+            _articles.clear()  # old versions go all at once; the live ones come back at first use
+        _articles[key] = render_to_string(
+            "workspace/lesson.html", {"lesson": lesson, "previous": previous, "next": following}
+        )
+    return _articles[key]
+
+
+@require_GET
+@login_required
+def day_panel(request, day: int):
+    """The day's lab panel for this learner: their live session, or the start button."""
+    lesson = get_object_or_404(Lesson.objects.select_related("lab"), day=day)
+    return render(request, "workspace/panel.html", {"lesson": lesson, **lab_panel_context(request.user, lesson)})
 
 
 @require_POST

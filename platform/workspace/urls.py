@@ -9,6 +9,7 @@ app_name = "workspace"
 urlpatterns = [
     path("course/day/<int:day>/", day.day, name="day"),
     path("course/day/<int:day>/seen/", day.seen, name="seen"),
+    path("course/day/<int:day>/lab/", day.day_panel, name="day_panel"),
     path("course/day/<int:day>/quiz/<int:number>/", day.quiz_answer, name="quiz"),
     path("sessions/start/<int:day>/", lab.start, name="start"),
     path("sessions/<int:session_id>/end/", lab.end, name="end"),
