@@ -59,7 +59,7 @@ def test_every_node_has_its_own_terminal_and_they_reach_each_other_by_name(
     browser = Browser(stack, learner)
     session = start(browser, 99)
     assert session.sandboxes.count() == 3
-    page = browser.get("/course/day/99/").text
+    page = browser.get("/course/day/99/lab/").text
     for node in ("node1", "node2", "node3"):
         assert f'data-node="{node}"' in page
     for node in ("node1", "node2", "node3"):

@@ -102,7 +102,7 @@ def test_check_fails_then_passes_with_streamed_output(started):
         browser.post(f"/labs/sessions/{session.pk}/steps/1/check/")
         seen = events_until(ws, lambda e: e["kind"] == "check.result")
     assert seen[-1]["state"] == "passed"
-    page = browser.get("/course/day/1/").text
+    page = browser.get("/course/day/1/lab/").text
     assert 'id="step-1" class="step passed"' in page
 
 
@@ -286,7 +286,7 @@ def test_reset_gives_a_fresh_sandbox_and_keeps_passed_steps(started):
     assert fresh.state == "ready", fresh.error
     result = backend.exec(fresh.sandboxes.get().container_id, "ls /root/scratch-before-reset", 10)
     assert result.exit_code != 0  # a fresh sandbox
-    assert 'class="step passed' in browser.get("/course/day/1/").text
+    assert 'class="step passed' in browser.get("/course/day/1/lab/").text
 
 
 def test_the_terminal_is_recorded_as_asciicast_and_replayable_by_its_owner_only(started, stack, other_learner):
@@ -313,7 +313,7 @@ def test_the_terminal_is_recorded_as_asciicast_and_replayable_by_its_owner_only(
     assert "recorded-23" in "".join(data for _, kind, data in events if kind == "o")
     times = [t for t, _, _ in events]
     assert times == sorted(times)
-    assert "Your terminal recordings" in browser.get("/course/day/1/").text
+    assert "Your terminal recordings" in browser.get("/course/day/1/lab/").text
     assert browser.get(f"/recordings/{recording.pk}/").status_code == 200
     intruder = Browser(stack, other_learner)
     assert intruder.get(f"/recordings/{recording.pk}.cast").status_code == 404
@@ -428,7 +428,7 @@ def test_pause_and_resume_a_multi_node_lab_keeps_every_node_and_their_network(
     kept = Sandbox.objects.filter(session=first, kept_until__isnull=False)
     assert kept.count() == 2 and not any(backend.poll(c) for c in containers.values())
     assert network_name(first.pk) in networks()
-    page = browser.get("/course/day/46/").text
+    page = browser.get("/course/day/46/lab/").text
     assert "Your sandboxes from" in page and "are kept until" in page and "on every node" in page
 
     resumed = start()
