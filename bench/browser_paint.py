@@ -84,6 +84,9 @@ def main():
         common.docker_cli("rm", "-f", "-v", name)
         return took
 
+    # Playwright's sync API runs an event loop in this thread; the ORM calls between page actions
+    # are still plain synchronous calls (as tests/test_e2e.py says).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     print(f"browser_paint: {loads} page loads, {rounds} rounds of starts (stack on port {stack.port})", flush=True)
     try:
         with sync_playwright() as p:
