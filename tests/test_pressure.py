@@ -126,11 +126,13 @@ def test_a_busy_loop_that_stops_gets_its_cpus_back(backend, sandboxes_removed_af
     "stats, held",
     [
         ({"pids": 64, "pids_limit": 64, "cpu_percent": 3.0, "cpus": 1.0}, "process"),
-        ({"pids": 63, "pids_limit": 64, "cpu_percent": 3.0, "cpus": 1.0}, "process"),  # one fork on its way
+        ({"pids": 1900, "pids_limit": 2048, "cpu_percent": 3.0, "cpus": 1.0}, "process"),  # short of memory
         ({"pids": 40, "pids_limit": 64, "cpu_percent": 95.0, "cpus": 1.0}, "CPU"),
-        ({"pids": 40, "pids_limit": 64, "cpu_percent": 60.0, "cpus": 2.0, "throttled": 0.95}, "CPU"),
+        ({"pids": 40, "pids_limit": 64, "cpu_percent": 55.0, "cpus": 1.0}, "CPU"),  # a miner on a full host
+        ({"pids": 40, "pids_limit": 64, "cpu_percent": 30.0, "cpus": 2.0, "throttled": 0.95}, "CPU"),
         # an idle Kubernetes node: a few hundred processes of 4096, a fifth of its CPU
         ({"pids": 300, "pids_limit": 4096, "cpu_percent": 20.0, "cpus": 1.0, "throttled": 0.1}, ""),
+        ({"pids": 50, "pids_limit": 64, "cpu_percent": 45.0, "cpus": 1.0}, ""),
         ({"pids": 5, "pids_limit": 0, "cpu_percent": 250.0, "cpus": 0}, ""),  # no caps, nothing to hold
     ],
 )

@@ -16,20 +16,25 @@ from sandboxes.models import LabSession, Sandbox
 
 LEAST_WEIGHT = 2  # the kernel's lowest cpu.shares
 USUAL_WEIGHT = 1024  # every container's unless changed
-BUSY = 0.9  # of its quota: a sandbox using this much of its CPUs, or throttled this often, is pinned
+# A sandbox at 90 % of its PID cap (a fork bomb on a host short of memory stops a little below
+# it), or using half its CPUs or more (on a full host a miner gets less than its quota, and is
+# no longer throttled), or throttled in 90 % of its CPU periods, is held at a limit. Any sample
+# below lets it go: a Kubernetes node's busy start, a build, are bursts, not a hold.
+PIDS_HELD = 0.9
+CPU_HELD = 0.5
+THROTTLED_HELD = 0.9
 # What the learner and the console read; metrics and the panel find these sessions by it.
 END_REASON = "held its {what} limit for {minutes} min"
 END_REASON_START = "held its "
 
 
 def pinned_at(stats: dict) -> str:
-    """What the sandbox is held at right now: "process" (its PID cap, give or take the one a
-    failing fork is making), "CPU" (its quota), or ""."""
+    """What the sandbox is held at right now: "process" (its PID cap), "CPU" (its quota), or ""."""
     cap = stats.get("pids_limit") or 0
-    if cap and stats["pids"] >= cap - max(1, cap // 50):
+    if cap and stats["pids"] >= PIDS_HELD * cap:
         return "process"
     cpus = stats.get("cpus") or 0
-    if cpus and (stats["cpu_percent"] >= BUSY * cpus * 100 or stats.get("throttled", 0) >= BUSY):
+    if cpus and (stats["cpu_percent"] >= CPU_HELD * cpus * 100 or stats.get("throttled", 0) >= THROTTLED_HELD):
         return "CPU"
     return ""
 
