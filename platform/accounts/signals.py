@@ -1,4 +1,5 @@
-from django.db.models.signals import post_migrate
+from django.contrib.auth.models import User
+from django.db.models.signals import m2m_changed, post_migrate
 from django.dispatch import receiver
 
 
@@ -9,3 +10,12 @@ def attach_role_permissions(sender, app_config=None, **kwargs):
     from accounts.roles import ensure_roles
 
     ensure_roles()
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def role_changed(sender, instance, reverse, pk_set, **kwargs):
+    """A new role shows in this process's top bar at once (in the others within NAV_SECONDS)."""
+    from accounts.roles import forget_nav_links
+
+    for pk in (pk_set or ()) if reverse else (instance.pk,):
+        forget_nav_links(pk)
