@@ -8,6 +8,10 @@ LOGS="$VAR/log"
 mkdir -p "$VAR" "$LOGS"
 PY="$ROOT/.venv/bin/python"
 APT_UPDATED=""
+# The Go programs of the lab images, built once per machine and shared by every checkout on it
+# (a cold build takes half an hour; platform/toolchain/gobuild.py).
+export BERTH_BUILD_CACHE="${BERTH_BUILD_CACHE:-/var/cache/berth}"
+mkdir -p "$BERTH_BUILD_CACHE" 2> /dev/null || export BERTH_BUILD_CACHE="$VAR"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 

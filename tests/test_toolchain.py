@@ -167,12 +167,21 @@ def test_parse_gomod_single_lines_blocks_and_comments():
 
 
 def test_data_dir_follows_berth_data_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("BERTH_BUILD_CACHE", raising=False)
     monkeypatch.setenv("BERTH_DATA_DIR", str(tmp_path))
     program = gobuild.Program(name="p", module="a.b/c", version="v1.0.0", packages=(gobuild.Package("a.b/c", "c"),))
     assert gobuild.output_dir(program) == tmp_path / "toolchain" / "p-v1.0.0"
     env = gobuild.go_env()
     assert env["GOMODCACHE"].startswith(str(tmp_path / "go"))
     assert env["GOCACHE"].startswith(str(tmp_path / "go"))
+
+
+def test_a_machine_wide_build_cache_comes_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("BERTH_DATA_DIR", str(tmp_path / "install"))
+    monkeypatch.setenv("BERTH_BUILD_CACHE", str(tmp_path / "machine"))
+    program = gobuild.Program(name="p", module="a.b/c", version="v1.0.0", packages=(gobuild.Package("a.b/c", "c"),))
+    assert gobuild.output_dir(program) == tmp_path / "machine" / "toolchain" / "p-v1.0.0"
+    assert gobuild.go_env()["GOMODCACHE"].startswith(str(tmp_path / "machine" / "go"))
 
 
 def have_go():

@@ -12,13 +12,14 @@ the module cache at build time:
 - ``requires_from: vendor.mod``: for ``+incompatible`` modules with no go.mod (docker/cli,
   docker/docker), their ``vendor.mod`` requirements and replaces.
 
-Results land in ``<data>/toolchain/<name>-<version>/`` (``<data>`` is BERTH_DATA_DIR, default
-<repo>/var) with a stamp holding the spec hash: the next run with the same spec and Go says
-"cached" and builds nothing. GOPATH and GOMODCACHE live under ``<data>/go/``. Each program
-compiles with a build cache of its own (``<data>/go/cache/<name>-<version>``), removed once the
-program is built: all of them kept came to 16 GB, more than a CI machine's disk had free, and
-programs share almost no compiled package (their dependencies differ in version). A failed build
-keeps its cache, so the retry is incremental; BERTH_GO_KEEP_BUILD_CACHE=1 keeps every cache.
+Results land in ``<data>/toolchain/<name>-<version>/`` (``<data>`` is BERTH_BUILD_CACHE, which
+the scripts set to /var/cache/berth, else BERTH_DATA_DIR, default <repo>/var) with a stamp
+holding the spec hash: the next run with the same spec and Go says "cached" and builds nothing.
+GOPATH and GOMODCACHE live under ``<data>/go/``. Each program compiles with a build cache of its
+own (``<data>/go/cache/<name>-<version>``), removed once the program is built: all of them kept
+came to 16 GB, more than a CI machine's disk had free, and programs share almost no compiled
+package (their dependencies differ in version). A failed build keeps its cache, so the retry is
+incremental; BERTH_GO_KEEP_BUILD_CACHE=1 keeps every cache.
 
 CLI: ``python platform/toolchain/gobuild.py [--list] [--force] [--keep-going] [NAME ...]``.
 """
@@ -313,7 +314,10 @@ def _inherited(old: str, new: str, program: Program, tv: dict[str, str]) -> tupl
 
 # --- the environment ---------------------------------------------------------------------------
 def data_dir() -> Path:
-    return Path(os.environ.get("BERTH_DATA_DIR") or REPO / "var")
+    """Where programs are built and kept: BERTH_BUILD_CACHE when set (scripts/lib.sh sets a
+    directory of the machine, so every checkout on it, a CI clone too, shares one build of each
+    program), else the install's data directory."""
+    return Path(os.environ.get("BERTH_BUILD_CACHE") or os.environ.get("BERTH_DATA_DIR") or REPO / "var")
 
 
 def go_binary() -> str:
