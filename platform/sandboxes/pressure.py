@@ -9,6 +9,8 @@ console and the audit log. A sandbox that lets go of its cap gets its CPUs back.
 
 from datetime import timedelta
 
+from django.utils import timezone
+
 from console.models import audit
 from sandboxes.backends.base import SandboxBackend, SandboxError
 from sandboxes.limits import limit
@@ -96,13 +98,19 @@ def let_go(backend: SandboxBackend, sandbox: Sandbox) -> None:
 
 
 def end_pinned(sandbox: Sandbox, what: str, held: timedelta) -> None:
-    from sandboxes import lifecycle  # lifecycle samples through this module
+    """Marked ended at once (nobody reattaches, its slots are free); the host's worker then
+    removes its sandboxes, not kept: what held the limit would start again with them. Removing a
+    fork bomb can take a while, and the sampler has the host's other sandboxes to look at."""
+    from sandboxes import queues
 
     minutes = max(1, round(held.total_seconds() / 60))
     reason = END_REASON.format(what=what, minutes=minutes)
-    audit(None, "sandbox.ended", describe(sandbox), reason)
-    # Not kept for a resume: what held the limit would start again with it.
-    lifecycle.end(sandbox.session_id, reason, keep=False)
+    ended = LabSession.objects.filter(pk=sandbox.session_id, state__in=LabSession.LIVE_STATES).update(
+        state=LabSession.ENDED, end_reason=reason, message="Ended", ended_at=timezone.now()
+    )
+    if ended:
+        audit(None, "sandbox.ended", describe(sandbox), reason)
+        queues.send_to_host(queues.END_SESSION, sandbox.session.host, sandbox.session_id, reason, False)
 
 
 def ended_for_pressure(session: LabSession) -> bool:
