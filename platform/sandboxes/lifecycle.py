@@ -245,8 +245,9 @@ def fail(session: LabSession, learner_message: str) -> None:
 
 
 def request_end(session: LabSession, reason: str, actor, keep: bool = True) -> bool:
-    """End a live session from the web tier: marked ended at once (nobody reattaches, its slots
-    are free), then its host's worker keeps or removes its sandboxes (`end`); audited. False when
+    """End a live session from the web tier or the sampler: marked ended at once (nobody
+    reattaches, its slots are free), then its host's worker keeps or removes its sandboxes
+    (`end`); audited as the actor's (the sampler, actor None, audits its own reason). False when
     it had ended already."""
     if not LabSession.objects.filter(pk=session.pk, state__in=LabSession.LIVE_STATES).update(
         state=LabSession.ENDED, end_reason=reason, message="Ended"
@@ -258,8 +259,9 @@ def request_end(session: LabSession, reason: str, actor, keep: bool = True) -> b
         queues.send_to_host(queues.END_SESSION, host, session.pk, reason, keep)
     else:  # still waiting in line: no sandbox was made, nothing for a worker to do
         end(session.pk, reason, keep=False)
-    action = "lab.end" if actor.pk == session.user_id else "session.end"
-    audit(actor, action, f"session {session.pk} ({session.user.username}, {session.lab.slug})", reason)
+    if actor is not None:
+        action = "lab.end" if actor.pk == session.user_id else "session.end"
+        audit(actor, action, f"session {session.pk} ({session.user.username}, {session.lab.slug})", reason)
     return True
 
 

@@ -9,8 +9,6 @@ console and the audit log. A sandbox that lets go of its cap gets its CPUs back.
 
 from datetime import timedelta
 
-from django.utils import timezone
-
 from console.models import audit
 from sandboxes.backends.base import SandboxBackend, SandboxError
 from sandboxes.limits import limit
@@ -71,7 +69,8 @@ def watch(backend: SandboxBackend, sandbox: Sandbox, stats: dict, now) -> str:
 
 
 def slow_down(backend: SandboxBackend, sandbox: Sandbox, stats: dict, what: str, held: timedelta, now) -> None:
-    cpus = min(limit("SANDBOX_PINNED_CPUS"), stats.get("cpus") or limit("SANDBOX_PINNED_CPUS"))
+    slowest = limit("SANDBOX_PINNED_CPUS")
+    cpus = min(slowest, stats.get("cpus") or slowest)
     try:
         backend.set_cpu(sandbox.container_id, cpus, LEAST_WEIGHT)
     except SandboxError:
@@ -98,19 +97,14 @@ def let_go(backend: SandboxBackend, sandbox: Sandbox) -> None:
 
 
 def end_pinned(sandbox: Sandbox, what: str, held: timedelta) -> None:
-    """Marked ended at once (nobody reattaches, its slots are free); the host's worker then
-    removes its sandboxes, not kept: what held the limit would start again with them. Removing a
-    fork bomb can take a while, and the sampler has the host's other sandboxes to look at."""
-    from sandboxes import queues
+    """Ended as an admin's End would be: marked ended at once, the sandboxes removed by the host's
+    worker, and not kept: what held the limit would start again with them. Removing a fork bomb
+    can take a while, and the sampler has the host's other sandboxes to look at."""
+    from sandboxes import lifecycle  # lifecycle samples through this module
 
-    minutes = max(1, round(held.total_seconds() / 60))
-    reason = END_REASON.format(what=what, minutes=minutes)
-    ended = LabSession.objects.filter(pk=sandbox.session_id, state__in=LabSession.LIVE_STATES).update(
-        state=LabSession.ENDED, end_reason=reason, message="Ended", ended_at=timezone.now()
-    )
-    if ended:
+    reason = END_REASON.format(what=what, minutes=max(1, round(held.total_seconds() / 60)))
+    if lifecycle.request_end(sandbox.session, reason, actor=None, keep=False):
         audit(None, "sandbox.ended", describe(sandbox), reason)
-        queues.send_to_host(queues.END_SESSION, sandbox.session.host, sandbox.session_id, reason, False)
 
 
 def ended_for_pressure(session: LabSession) -> bool:
