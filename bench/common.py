@@ -114,7 +114,7 @@ def setup(name: str, fresh_db: bool = True, **extra: str) -> dict[str, str]:
 
 def make_standard_lesson():
     """A one-node standard-profile lab on berth/base (what tests/test_lab_engine_stack.py does)."""
-    from course.models import Lesson, Module
+    from course.models import Course, Lesson, Module
     from labs.files import save_lab
     from labs.format import LabDef, StepDef
 
@@ -131,12 +131,14 @@ def make_standard_lesson():
             steps=[StepDef("Touch", "x", "x", check_script="test -f /tmp/x", solution_script="touch /tmp/x")],
         )
     )
-    module, _ = Module.objects.get_or_create(number=99, defaults={"title": "Bench"})
+    course = Course.default()  # the bench's lesson is a day of the default course, as /course/day/N/ says
+    module, _ = Module.objects.get_or_create(course=course, number=99, defaults={"title": "Bench"})
     Lesson.objects.update_or_create(
-        day=STANDARD_DAY,
+        slug="bench-standard",
         defaults=dict(
+            course=course,
+            day=STANDARD_DAY,
             module=module,
-            slug="bench-standard",
             title="Bench standard",
             summary="x",
             body_markdown="x",
@@ -161,10 +163,11 @@ def make_learner(username: str):
     return user
 
 
-def lab(slug_or_day):
-    from course.models import Lesson
+def lab(day: int):
+    """The lab of day N of the default course."""
+    from course.models import Course, Lesson
 
-    return Lesson.objects.select_related("lab").get(day=slug_or_day).lab
+    return Lesson.objects.select_related("lab").get(course=Course.default(), day=day).lab
 
 
 # --- the stack ----------------------------------------------------------------------------------

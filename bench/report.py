@@ -82,6 +82,9 @@ def main():
     m = common.machine()
     dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--", "platform") else ""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # A bench run alone replaces only its own results: say when the ones shown were taken.
+    starts = sorted(r["started"][:16].replace("T", " ") for r in results.values() if r.get("started"))
+    span = f" Its benches started between {starts[0]} and {starts[-1]} UTC (each section says when)." if starts else ""
     lines = [
         "# Benchmarks: the measured promises",
         "",
@@ -89,7 +92,8 @@ def main():
         + (" --quick (small N: proves the benches work, the figures mean little)" if a.quick else "")
         + f" on {now}, commit `{git('rev-parse', '--short', 'HEAD')}`"
         + dirty
-        + (f"; the whole run took {a.wall / 60:.1f} min." if a.wall else "."),
+        + (f"; the last run took {a.wall / 60:.1f} min." if a.wall else ".")
+        + span,
         "Every figure has its baseline measured in the same run, on the same host and Docker engine; the ratio",
         "is Berth's figure over the baseline's. Benchmarks report; they do not assert.",
         "",

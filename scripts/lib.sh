@@ -140,8 +140,31 @@ ensure_engine_nat() {
     || iptables -t nat -A POSTROUTING -s "$ENGINE_BRIDGE_NET" ! -o "$ENGINE_BRIDGE" -j MASQUERADE
 }
 
+# Every sandbox's root is the same host uid (1000000), and runc gives each container and each
+# exec a session keyring owned by it: the kernel's default quota for a user who is not root (200
+# keys, 20000 bytes) stopped the 176th sandbox from starting ("unable to create session key: disk
+# quota exceeded"). That uid gets what the kernel gives root.
+ensure_key_quota() {
+  local name want
+  for name in maxkeys maxbytes; do
+    want=$(cat "/proc/sys/kernel/keys/root_$name")
+    [ "$(cat "/proc/sys/kernel/keys/$name")" -ge "$want" ] || sysctl -qw "kernel.keys.$name=$want"
+  done
+}
+
+# inotify instances are counted per user, and every sandbox's root is one host user (the same
+# host root without remapping): a Kubernetes node's containerd, kubelet and kube-proxy take about
+# 25, so with the kernel's default of 128 the fifth cluster on a host failed ("too many open
+# files" in containerd's CRI plugin and kube-proxy). Raised, never lowered.
+ensure_inotify_limits() {
+  [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -ge 8192 ] || sysctl -qw fs.inotify.max_user_instances=8192
+  [ "$(cat /proc/sys/fs/inotify/max_user_watches)" -ge 1048576 ] || sysctl -qw fs.inotify.max_user_watches=1048576
+}
+
 ensure_docker() {
   ensure_engine_nat
+  ensure_inotify_limits
+  [ "$ENGINE_USERNS" = 1 ] && ensure_key_quota
   if docker -H "unix://$ENGINE_SOCKET" info > /dev/null 2>&1; then
     # An engine started by an older Berth (no live restore, or full quota accounting): restart it
     # with today's options (its sandboxes keep running meanwhile).

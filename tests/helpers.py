@@ -107,13 +107,24 @@ def save_test_lab(slug, *, profile="standard", nodes=("node1",), setup="", steps
     )
 
 
-def save_test_lesson(day, lab, title="Test day", quiz=()):
-    """A lesson for a test lab, on a day the course does not use, in an existing module."""
-    from course.models import Lesson, Module
+def lesson_of(day: int, course: str = "containers-to-kubernetes"):
+    """Day N of a loaded course (the default one unless named)."""
+    from course.models import Lesson
 
+    return Lesson.objects.select_related("lab").get(course__slug=course, day=day)
+
+
+def save_test_lesson(day, lab, title="Test day", quiz=()):
+    """A lesson for a test lab, on a day the default course does not use, in one of its modules
+    (a course of its own when none is loaded)."""
+    from course.models import Course, Lesson, Module
+
+    course = Course.default() or Course.objects.create(slug="test-course", title="Test course")
+    module = course.modules.order_by("number").first() or Module.objects.create(course=course, number=1, title="Tests")
     return Lesson.objects.create(
+        course=course,
         day=day,
-        module=Module.objects.order_by("number").first(),
+        module=module,
         slug=lab.slug,
         title=title,
         summary="x",

@@ -109,3 +109,30 @@ def test_a_receive_waiting_on_an_empty_channel_gets_a_later_message():
         await layer.flush()
 
     run(scenario())
+
+
+def test_a_terminal_message_is_handled_without_a_hop_to_the_sync_thread(monkeypatch):
+    """Channels' own dispatch hops to Django's one synchronous thread before every message (to
+    close stale database connections); the terminal and events sockets skip it, so a class's
+    keystrokes and output never queue for that thread (terminals/consumers.py)."""
+    import channels.consumer
+
+    from terminals.consumers import SessionEventsConsumer, TerminalConsumer
+
+    hops = []
+
+    async def hop():
+        hops.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", hop)
+    sent = []
+
+    async def send(**kwargs):
+        sent.append(kwargs)
+
+    terminal = TerminalConsumer()
+    terminal.send = send
+    run(terminal.dispatch({"type": "tty.exit", "reason": "the shell exited"}))
+    assert sent == [{"text_data": '["exit", "the shell exited"]'}] and hops == []
+    with pytest.raises(ValueError, match="No handler"):
+        run(SessionEventsConsumer().dispatch({"type": "no.such.thing"}))

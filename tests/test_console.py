@@ -65,6 +65,21 @@ def test_admin_sees_every_live_sandbox_with_its_stats(client, admin_user, live):
     assert "No live sandboxes" in partial.content.decode() and "<h1>" not in partial.content.decode()
 
 
+def test_the_admin_narrows_the_sandboxes_to_one_course(client, admin_user, live):
+    from course.models import Course
+    from tests.helpers import save_test_lesson
+
+    lesson = save_test_lesson(5, live.lab)  # console-lab is a day of the (test) default course
+    other = Course.objects.create(slug="another-course", title="Another course", position=2)
+    client.force_login(admin_user)
+    url = reverse("console:index") + "?part=sessions&course="
+    own = client.get(url + lesson.course.slug, HTTP_HX_REQUEST="true").content.decode()
+    assert f'data-session="{live.pk}"' in own
+    elsewhere = client.get(url + other.slug, HTTP_HX_REQUEST="true").content.decode()
+    assert f'data-session="{live.pk}"' not in elsewhere and "No live sandboxes" in elsewhere
+    assert "Another course" in client.get(reverse("console:index")).content.decode()  # the filter offers it
+
+
 def test_admin_ends_and_extends_a_session_and_both_are_audited(client, admin_user, live):
     client.force_login(admin_user)
     before = live.expires_at

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests.helpers import lesson_of
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.stack, pytest.mark.e2e]
 
 CHROMIUM = os.environ.get("BERTH_CHROMIUM", "/usr/bin/chromium")
@@ -66,8 +68,9 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
     page.fill("#id_password2", "a-long-pass-987!")
     page.click("button[type=submit]")
 
-    expect(page.locator("h2", has_text="Module 1")).to_be_visible()
-    page.click("a[href='/course/day/1/']")
+    # The home page: every course, the default first; its first day is one click away.
+    expect(page.locator("li.course-card").first).to_contain_text("From containers to Kubernetes")
+    page.locator("li.course-card").first.locator("a", has_text="Start with Day 1").click()
     expect(page.locator("h1")).to_contain_text("Day 1")
     expect(page.locator(".lesson .mermaid svg").first).to_be_visible(timeout=10000)
 
@@ -122,9 +125,8 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
     expect(page.locator(".xterm-rows")).to_contain_text("after-reload-6", timeout=15000)
 
     # The quiz is graded in place and explained; a wrong answer can be tried again.
-    from course.models import Lesson
 
-    first = Lesson.objects.get(day=1).quiz[0]
+    first = lesson_of(1).quiz[0]
     wrong = 1 if first["answer"] != 1 else 2
     page.locator(f"#question-1 input[value='{wrong}']").check()
     page.locator("#question-1 button").click()
@@ -135,6 +137,7 @@ def test_new_learner_walks_the_whole_path(page, stack, roles, course, sandboxes_
     expect(page.locator("#question-1 .verdict")).to_contain_text("Right")
 
     page.goto(f"{stack.http}/course/")
+    expect(page.locator("h2", has_text="Module 1")).to_be_visible()
     expect(page.locator("li.day[data-day='1'] .day-state")).to_have_text("in progress")
     expect(page.locator(".streak")).to_contain_text("1-day streak")
     expect(page.locator(".streak svg.streak-icon")).to_be_visible()  # drawn: no emoji font needed
@@ -637,3 +640,70 @@ def test_a_learner_works_on_a_kubernetes_cluster_of_their_own(page, stack, learn
     expect(cluster.locator(".arch-diagram")).to_contain_text("Deployment web", timeout=30000)
     expect(cluster.locator(".arch-diagram")).to_contain_text("Service web")
     expect(cluster.locator(".arch-target")).to_contain_text("matches the lab's target", timeout=30000)
+
+
+def test_a_learner_finishes_a_kubernetes_day_from_the_course_map(
+    page, stack, learner, course, sandboxes_removed_after
+):
+    """From the home page to a finished day of the Kubernetes course: Day 16 (ReplicaSets and
+    Deployments) on a cluster of the learner's own, every step's check passed by work typed in
+    the terminal, the quiz answered, and the day shown done on the course map and the home page."""
+    from course.models import DayProgress
+
+    lesson = lesson_of(16)
+    log_in(page, stack, learner)
+    page.goto(f"{stack.http}/")
+    cards = page.locator("li.course-card")
+    expect(cards).to_have_count(2)
+    expect(cards.first).to_have_attribute("data-course", "containers-to-kubernetes")  # the default first
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "courses.png"))
+    cards.first.locator("h2 a").click()
+    expect(page.locator("h1")).to_have_text("From containers to Kubernetes in 40 days")
+    page.locator("li.day[data-day='16'] a").click()
+    expect(page.locator("article.lesson h1")).to_contain_text("Day 16")
+    page.click("#start-lab")
+    expect(page.locator(".xterm-screen")).to_be_visible(timeout=240000)
+    type_in_terminal(page, "kubectl wait --for=condition=Ready node --all --timeout=180s && echo nodes-$((4*4))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("nodes-16", timeout=200000)
+
+    def check(step: int, text: str):
+        page.click(f"#step-{step} .check-button")
+        expect(page.locator(f"#step-{step}")).to_have_class(re.compile(r"\bpassed\b"), timeout=60000)
+        expect(page.locator(f"#step-{step} .check-output")).to_contain_text(text)
+
+    # Step 1: a Deployment of two, then four.
+    page.click("#step-1 .check-button")  # before the work, the check says what is missing
+    expect(page.locator("#step-1 .check-output")).to_contain_text("There is no Deployment named web", timeout=60000)
+    type_in_terminal(page, "kubectl create deployment web --image=nginx:1.22 --replicas=2\n")
+    type_in_terminal(page, "kubectl scale deployment web --replicas=4\n")
+    type_in_terminal(page, "kubectl rollout status deployment/web --timeout=180s && echo scaled-$((2*2))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("scaled-4", timeout=200000)
+    check(1, "ready pods")
+
+    # Step 2: a pod deleted, replaced by the ReplicaSet.
+    type_in_terminal(page, "victim=$(kubectl get pods -l app=web -o jsonpath='{.items[0].metadata.name}')\n")
+    type_in_terminal(page, 'kubectl delete pod "$victim" && echo "$victim" > /root/deleted.txt\n')
+    type_in_terminal(page, "sleep 3; kubectl wait --for=condition=Ready pod -l app=web --timeout=180s\n")
+    type_in_terminal(page, "echo replaced-$((3*3))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("replaced-9", timeout=200000)
+    check(2, "is gone")
+
+    # Step 3: one pod taken out of the ReplicaSet by its label, still running.
+    type_in_terminal(page, "kubectl label $(kubectl get pods -l app=web -o name | head -1) app=debug --overwrite\n")
+    type_in_terminal(page, "sleep 3; kubectl wait --for=condition=Ready pod -l app=web --timeout=180s\n")
+    type_in_terminal(page, "echo relabelled-$((5*5))\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("relabelled-25", timeout=200000)
+    check(3, "left web")
+
+    for number, question in enumerate(lesson.quiz, start=1):
+        page.locator(f"#question-{number} input[value='{question['answer']}']").check()
+        page.locator(f"#question-{number} button").click()
+        expect(page.locator(f"#question-{number} .verdict")).to_contain_text("Right")
+    expect(page.locator(".day-done")).to_contain_text("Day 16 is done")
+    assert DayProgress.objects.get(user=learner, lesson=lesson).completed_at is not None
+
+    page.goto(f"{stack.http}/course/containers-to-kubernetes/")
+    expect(page.locator("li.day[data-day='16'] .day-state")).to_have_text("done")
+    page.goto(f"{stack.http}/")
+    expect(page.locator("li.course-card[data-course='containers-to-kubernetes'] .course-done")).to_contain_text("1 of")

@@ -10,9 +10,12 @@ until its marker goes.
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import docker.errors
 import pytest
@@ -573,6 +576,61 @@ def expect_the_hole_unless_users_are_remapped(request, backend):
                 "writes (kernel.core_pattern: root on the host at the next crash) and debugfs/tracefs mounts succeed",
             )
         )
+
+
+# add_key(2) and keyctl(2) by machine; KEYCTL_JOIN_SESSION_KEYRING, KEY_SPEC_SESSION_KEYRING
+KEY_SYSCALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}
+HOLD_KEYS = """
+import ctypes, os, sys
+add_key, keyctl = {syscalls}
+os.setgid({uid}); os.setuid({uid})
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+assert libc.syscall(keyctl, 1, None) >= 0, os.strerror(ctypes.get_errno())
+for i in range({count}):
+    if libc.syscall(add_key, b"keyring", b"berth-test-%d" % i, None, 0, -3) < 0:
+        sys.exit("key %d refused: %s" % (i, os.strerror(ctypes.get_errno())))
+"""
+
+
+def test_the_remapped_root_may_hold_a_keyring_for_every_sandbox_of_a_host(backend):
+    """Every sandbox's root is one host uid, and runc gives each container and each exec a session
+    keyring of that uid: under the kernel's default quota for a user who is not root (200 keys)
+    the 176th sandbox of a host did not start. scripts/lib.sh raises it; 300 sandboxes (the
+    promised density), each with a shell open, need 600."""
+    if not backend.remaps_users:
+        pytest.skip("the engine does not remap users: sandboxes' keyrings are root's")
+    if os.uname().machine not in KEY_SYSCALLS:
+        pytest.skip(f"no key syscall numbers for {os.uname().machine}")
+    uid = int(Path(backend.info["DockerRootDir"]).name.split(".")[0])
+    script = HOLD_KEYS.format(syscalls=KEY_SYSCALLS[os.uname().machine], uid=uid, count=600)
+    held = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert held.returncode == 0, held.stderr
+
+
+HOLD_INOTIFY = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+os.setgid({uid}); os.setuid({uid})
+fds = []
+for i in range({count}):
+    fd = libc.inotify_init1(0)
+    if fd < 0:
+        raise SystemExit(f"inotify instance {{i + 1}} refused: {{os.strerror(ctypes.get_errno())}}")
+    fds.append(fd)
+"""
+
+
+def test_the_sandboxes_user_may_hold_inotify_instances_for_many_clusters(backend):
+    """inotify instances count per user and every sandbox's root is one host user: a Kubernetes
+    node takes about 25, and under the kernel's default (128) the fifth cluster of a host failed
+    ("too many open files"). scripts/lib.sh raises the limit; forty clusters of three nodes need
+    3000."""
+    uid = int(Path(backend.info["DockerRootDir"]).name.split(".")[0]) if backend.remaps_users else 0
+    held = subprocess.run(
+        [sys.executable, "-c", HOLD_INOTIFY.format(uid=uid, count=3000)], capture_output=True, text=True, timeout=60
+    )
+    assert held.returncode == 0, held.stderr
 
 
 def test_no_learner_root_writes_a_host_kernel_setting(request, backend, nesting):

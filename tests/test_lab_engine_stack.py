@@ -5,10 +5,9 @@ import json
 
 import pytest
 
-from course.models import Lesson, Module
 from labs.models import CheckRun
 from sandboxes.models import LabSession
-from tests.helpers import Browser, events_until, save_test_lab, terminal_until
+from tests.helpers import Browser, events_until, save_test_lab, save_test_lesson, terminal_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.stack]
 
@@ -28,18 +27,7 @@ def cluster_day(db):
             {"title": "Wait forever", "check": "echo waiting; sleep 600", "solution": "true", "timeout": 2},
         ],
     )
-    module, _ = Module.objects.get_or_create(number=99, defaults={"title": "Tests"})
-    Lesson.objects.create(
-        day=99,
-        module=module,
-        slug="three-nodes",
-        title="Three nodes",
-        summary="x",
-        body_markdown="x",
-        body_html="<p>x</p>",
-        lab=lab,
-        source_path="(test)",
-    )
+    save_test_lesson(99, lab, "Three nodes")
     return lab
 
 

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]  # sandbox sizes are platform limits, kept in the database
 
 
-@pytest.mark.timeout(2700)  # forty labs and their lessons, four at a time
+@pytest.mark.timeout(3600)  # every lab of both courses and their lessons, four at a time
 def test_every_lab_passes_its_self_test(docker_engine, capsys, tmp_path):
     call_command("labtest", "--parallel", "4", "--junit", str(tmp_path / "labtest.xml"))
     out = capsys.readouterr().out
@@ -88,8 +88,8 @@ def test_a_lesson_transcript_that_the_sandbox_does_not_print_fails_labtest(docke
         "steps:\n  - title: A file\n    text: x\n    hint: x\n    check: test -f /tmp/m\n    solution: touch /tmp/m\n"
     )
     lessons = tmp_path / "lessons"
-    lessons.mkdir()
-    lesson = lessons / "day01-told.md"
+    (lessons / "told").mkdir(parents=True)  # one folder per course
+    lesson = lessons / "told" / "day01-told.md"
     true_block = "```\n$ cd /root/told && cat greeting\nhello\n$ ls -l | wc -l\n2\n```\n"
     after = "<!-- transcript: after step 1 -->\n```\n$ ls /tmp/m\n/tmp/m\n```\n"  # the solved lab
     lesson.write_text(f"---\nday: 1\nlab: told\n---\nText.\n\n{true_block}\n```\n$ pwd\n/root/told\n```\n\n{after}")
@@ -101,5 +101,19 @@ def test_a_lesson_transcript_that_the_sandbox_does_not_print_fails_labtest(docke
     with pytest.raises(CommandError, match="told"):
         call_command("labtest", "--parts", "lesson", "--junit", str(tmp_path / "out.xml"))
     out = capsys.readouterr().out
-    assert "lessons/day01-told.md:8: `cd /root/told && cat greeting` printed other output" in out
+    assert "lessons/told/day01-told.md:8: `cd /root/told && cat greeting` printed other output" in out
     assert "'goodbye'" in out
+
+
+def test_the_self_test_alternates_clusters_with_other_labs_longest_first():
+    """Starting clusters is the costly part: with four labs at once, about two are Kubernetes."""
+    from types import SimpleNamespace
+
+    from labs.selftest import in_test_order
+
+    def lab(slug, profile, nodes, steps):
+        return SimpleNamespace(slug=slug, profile=profile, nodes=["n"] * nodes, steps=[None] * steps)
+
+    labs = [lab("k1", "kubernetes", 1, 3), lab("k3", "kubernetes", 3, 2), lab("d1", "docker", 1, 5),
+            lab("s1", "standard", 1, 2), lab("k2", "kubernetes", 2, 4), lab("d2", "docker", 2, 1)]  # fmt: skip
+    assert [x.slug for x in in_test_order(labs)] == ["k3", "d2", "k2", "d1", "k1", "s1"]

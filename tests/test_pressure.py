@@ -1,7 +1,7 @@
-"""A sandbox held at its process or CPU cap (a fork bomb, a miner) is slowed, then ended, its
-learner told and the admin shown (sandboxes/pressure.py); one that lets go gets its CPUs back.
-On the real engine: real fork bombs and busy loops, the sampler the beat runs, the console and
-the learner's panel as the browser gets them."""
+"""A sandbox held at its process or CPU cap (a fork bomb, a miner) gets the least CPU weight at
+once, is slowed, then ended, its learner told and the admin shown (sandboxes/pressure.py); one
+that lets go gets its weight and CPUs back. On the real engine: real fork bombs and busy loops,
+the sampler the beat runs, the console and the learner's panel as the browser gets them."""
 
 import time
 
@@ -15,6 +15,7 @@ from console.models import AuditEvent
 from sandboxes import lifecycle, pressure
 from sandboxes.backends.base import SandboxSpec
 from sandboxes.models import LabSession, Sandbox
+from tests.helpers import lesson_of
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 
@@ -60,9 +61,8 @@ def cpu_settings(container_id: str) -> tuple[float, int]:
 def test_a_fork_bomb_is_slowed_then_ended_the_learner_told_and_the_admin_shown(
     backend, sandboxes_removed_after, client, admin_user, learner, course
 ):
-    from course.models import Lesson
 
-    lesson = Lesson.objects.get(day=2)
+    lesson = lesson_of(2)
     sandbox = live_session(backend, learner, lesson.lab, "bomb", cpus=0.5, pids=64)
     # The admin sets the thresholds in the console: slow at the second sample, end a second later.
     client.force_login(admin_user)
@@ -73,9 +73,10 @@ def test_a_fork_bomb_is_slowed_then_ended_the_learner_told_and_the_admin_shown(
     backend.exec(sandbox.container_id, "nohup bash -c 'b(){ b|b& }; b' >/dev/null 2>&1 &", timeout=10)
     wait_until_pinned(backend, sandbox, "process")
 
-    assert lifecycle.sample("local")["slowed"] == 0  # the first sample only notes it
+    assert lifecycle.sample("local")["slowed"] == 0  # the first sample notes it and lowers its weight
     sandbox.refresh_from_db()
     assert sandbox.pinned_since and sandbox.pinned_what == "process"
+    assert cpu_settings(sandbox.container_id) == (0.5, pressure.LEAST_WEIGHT)  # its quota stays
     assert lifecycle.sample("local")["slowed"] == 1
     assert cpu_settings(sandbox.container_id) == (0.1, pressure.LEAST_WEIGHT)
     slowed = AuditEvent.objects.get(action="sandbox.slowed")
@@ -99,10 +100,9 @@ def test_a_fork_bomb_is_slowed_then_ended_the_learner_told_and_the_admin_shown(
 
 
 def test_a_busy_loop_that_stops_gets_its_cpus_back(backend, sandboxes_removed_after, learner, course, settings):
-    from course.models import Lesson
 
     settings.SANDBOX_PINNED_SLOW_SECONDS, settings.SANDBOX_PINNED_END_SECONDS = 0, 3600
-    sandbox = live_session(backend, learner, Lesson.objects.get(day=2).lab, "miner", cpus=0.5, pids=64)
+    sandbox = live_session(backend, learner, lesson_of(2).lab, "miner", cpus=0.5, pids=64)
     miner = "nohup sh -c 'echo $$ > /tmp/miner; while :; do :; done' >/dev/null 2>&1 &"
     backend.exec(sandbox.container_id, miner, timeout=10)
     wait_until_pinned(backend, sandbox, "CPU")
@@ -123,6 +123,47 @@ def test_a_busy_loop_that_stops_gets_its_cpus_back(backend, sandboxes_removed_af
     assert LabSession.objects.get(pk=sandbox.session_id).state == LabSession.READY
 
 
+def test_a_build_that_ends_before_it_is_slowed_gets_its_weight_back(
+    backend, sandboxes_removed_after, learner, course, settings
+):
+
+    settings.SANDBOX_PINNED_SLOW_SECONDS = 3600
+    sandbox = live_session(backend, learner, lesson_of(2).lab, "build", cpus=0.5, pids=64)
+    build = "nohup sh -c 'echo $$ > /tmp/build; while :; do :; done' >/dev/null 2>&1 &"
+    backend.exec(sandbox.container_id, build, timeout=10)
+    wait_until_pinned(backend, sandbox, "CPU")
+    assert lifecycle.sample("local")["slowed"] == 0
+    assert cpu_settings(sandbox.container_id) == (0.5, pressure.LEAST_WEIGHT)
+
+    backend.exec(sandbox.container_id, "kill $(cat /tmp/build)", timeout=10)
+    lifecycle.sample("local")
+    sandbox.refresh_from_db()
+    assert sandbox.pinned_since is None
+    assert cpu_settings(sandbox.container_id) == (0.5, pressure.USUAL_WEIGHT)
+    assert not AuditEvent.objects.filter(action__in=["sandbox.slowed", "sandbox.restored"]).exists()
+
+
+def test_the_sampler_reads_from_cgroups_what_the_engine_would_say(backend, sandboxes_removed_after, learner, course):
+    """The host's sampler reads a local engine's sandboxes from their cgroups, all at once
+    (backends/docker/usage.py): the figures are the engine's stats API's."""
+
+    sandbox = live_session(backend, learner, lesson_of(2).lab, "reader", cpus=0.5, pids=64)
+    backend.exec(sandbox.container_id, "nohup sh -c 'while :; do :; done' >/dev/null 2>&1 &", timeout=10)
+    api = wait_until_pinned(backend, sandbox, "CPU")
+    found = backend.stats_many([sandbox.container_id, "0" * 64])
+    assert list(found) == [sandbox.container_id], "a sandbox that is not there is left out"
+    read = found[sandbox.container_id]
+    assert (read["cpus"], read["pids_limit"], read["memory_limit"]) == (0.5, 64, 256 * 2**20) == (
+        api["cpus"],
+        api["pids_limit"],
+        api["memory_limit"],
+    )
+    assert 35 <= read["cpu_percent"] <= 65 and read["throttled"] >= 0.9  # held at its half CPU
+    assert read["cpu_demand"] >= read["cpu_percent"] - 5  # ran, and waited for more
+    assert 0 < read["memory_bytes"] < 256 * 2**20 and 2 <= read["pids"] < 64
+    assert pressure.pinned_at(read) == "CPU"
+
+
 @pytest.mark.parametrize(
     "stats, held",
     [
@@ -135,7 +176,17 @@ def test_a_busy_loop_that_stops_gets_its_cpus_back(backend, sandboxes_removed_af
         ({"pids": 300, "pids_limit": 4096, "cpu_percent": 20.0, "cpus": 1.0, "throttled": 0.1}, ""),
         ({"pids": 50, "pids_limit": 64, "cpu_percent": 45.0, "cpus": 1.0}, ""),
         ({"pids": 5, "pids_limit": 0, "cpu_percent": 250.0, "cpus": 0}, ""),  # no caps, nothing to hold
+        # a miner with the least weight on a full host: it runs little, but waits for a CPU
+        ({"pids": 40, "pids_limit": 64, "cpu_percent": 0.4, "cpus": 1.0, "cpu_demand": 190.0}, "CPU"),
+        ({"pids": 40, "pids_limit": 64, "cpu_percent": 10.0, "cpus": 1.0, "cpu_demand": 12.0}, ""),
+        ({"pids": 1100, "pids_limit": 2048, "cpu_percent": 0.0, "cpus": 1.0}, ""),  # not held before
     ],
 )
 def test_what_counts_as_held_at_a_limit(stats, held):
     assert pressure.pinned_at(stats) == held
+
+
+def test_a_bomb_starved_of_cpu_still_holds_while_it_drains():
+    draining = {"pids": 1100, "pids_limit": 2048, "cpu_percent": 0.0, "cpus": 1.0}
+    assert pressure.pinned_at(draining, held=True) == "process"
+    assert pressure.pinned_at({**draining, "pids": 900}, held=True) == ""

@@ -6,10 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from course.models import DayProgress, Lesson, QuizAttempt
+from course.models import DayProgress, QuizAttempt
 from course.progress import streak, update_day_completion
 from labs.models import CheckRun
 from sandboxes.models import LabSession
+from tests.helpers import lesson_of
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def pass_every_step(user, lab):
 
 def test_a_quiz_answer_is_graded_and_explained_in_place(client, learner, course):
     client.force_login(learner)
-    lesson = Lesson.objects.get(day=1)
+    lesson = lesson_of(1)
     first = lesson.quiz[0]
     wrong = next(n for n in range(1, len(first["choices"]) + 1) if n != first["answer"])
     page = answer(client, 1, 1, wrong).content.decode()
@@ -57,7 +58,7 @@ def test_bad_quiz_answers_are_refused(client, learner, course):
 
 def test_a_day_is_done_only_when_both_its_lab_and_its_quiz_are(client, learner, course):
     client.force_login(learner)
-    lesson = Lesson.objects.get(day=1)
+    lesson = lesson_of(1)
     pass_every_step(learner, lesson.lab)
     assert DayProgress.objects.get(user=learner, lesson=lesson).completed_at is None  # quiz still open
     for number, question in enumerate(lesson.quiz, start=1):
@@ -73,7 +74,7 @@ def test_a_day_is_done_only_when_both_its_lab_and_its_quiz_are(client, learner, 
 
 def test_the_quiz_alone_does_not_finish_a_day_with_a_lab(client, learner, course):
     client.force_login(learner)
-    lesson = Lesson.objects.get(day=2)
+    lesson = lesson_of(2)
     for number, question in enumerate(lesson.quiz, start=1):
         answer(client, 2, number, question["answer"])
     progress = DayProgress.objects.get(user=learner, lesson=lesson)
@@ -81,7 +82,7 @@ def test_the_quiz_alone_does_not_finish_a_day_with_a_lab(client, learner, course
 
 
 def test_streak_counts_days_in_a_row_with_learning(client, learner, course):
-    lesson = Lesson.objects.get(day=1)
+    lesson = lesson_of(1)
     today = timezone.localdate()
     assert streak(learner) == 0
     for days_ago in (1, 2, 4):  # yesterday and the day before in a row; a gap before that

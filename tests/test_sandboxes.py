@@ -5,6 +5,7 @@ from django.conf import settings
 
 from sandboxes.backends.base import SandboxSpec
 from sandboxes.models import LabSession
+from tests.helpers import lesson_of
 
 pytestmark = pytest.mark.docker
 
@@ -105,14 +106,13 @@ def test_remove_is_idempotent_and_takes_the_engine_storage(backend, sandbox):
 def test_reaper_removes_orphans_and_closes_sessions_whose_sandbox_vanished(backend, sandbox, learner, course):
     from django.utils import timezone
 
-    from course.models import Lesson
     from sandboxes import lifecycle
     from sandboxes.models import Sandbox
 
     orphan = sandbox("orphan", "standard")
     session = LabSession.objects.create(
         user=learner,
-        lab=Lesson.objects.get(day=1).lab,
+        lab=lesson_of(1).lab,
         host="local",
         state=LabSession.READY,
         expires_at=timezone.now() + timezone.timedelta(hours=1),

@@ -9,7 +9,7 @@ from course.models import Lesson
 from labs.models import Lab
 from studio import versions
 from studio.models import ContentVersion
-from tests.helpers import save_test_lab
+from tests.helpers import lesson_of, save_test_lab
 
 pytestmark = pytest.mark.django_db
 
@@ -30,17 +30,17 @@ def edit_page_text(client, kind, key) -> tuple[str, int]:
 
 def test_learners_get_403_everywhere_and_instructors_cannot_reach_the_console(course, learner, instructor):
     learner_client, instructor_client = client_for(learner), client_for(instructor)
-    slug = Lesson.objects.get(day=1).lab.slug
+    slug = lesson_of(1).lab.slug
     urls = [
         ("get", "/studio/"),
-        ("get", "/studio/lesson/1/"),
+        ("get", "/studio/lesson/docker-architecture/"),
         ("get", f"/studio/lab/{slug}/"),
-        ("post", "/studio/lesson/1/preview/"),
-        ("post", "/studio/lesson/1/save/"),
-        ("get", "/studio/lesson/1/versions/"),
-        ("get", "/studio/lesson/1/versions/1/"),
-        ("post", "/studio/lesson/1/versions/1/publish/"),
-        ("post", "/studio/lesson/1/versions/1/restore/"),
+        ("post", "/studio/lesson/docker-architecture/preview/"),
+        ("post", "/studio/lesson/docker-architecture/save/"),
+        ("get", "/studio/lesson/docker-architecture/versions/"),
+        ("get", "/studio/lesson/docker-architecture/versions/1/"),
+        ("post", "/studio/lesson/docker-architecture/versions/1/publish/"),
+        ("post", "/studio/lesson/docker-architecture/versions/1/restore/"),
     ]
     for method, url in urls:
         assert getattr(learner_client, method)(url).status_code == 403, url
@@ -52,23 +52,23 @@ def test_learners_get_403_everywhere_and_instructors_cannot_reach_the_console(co
 
 def test_the_studio_lists_every_day_with_its_lesson_lab_and_states(course, instructor):
     page = client_for(instructor).get("/studio/").content.decode()
-    assert page.count('<tr data-day="') == Lesson.objects.count() == 40
+    assert page.count('<tr data-course="') == Lesson.objects.count() >= 40  # both courses
     assert "published" in page and "not run yet" in page
 
 
 def test_the_preview_renders_as_learners_see_it_and_errors_name_line_and_field(course, instructor):
     client = client_for(instructor)
-    text, _ = edit_page_text(client, "lesson", "1")
+    text, _ = edit_page_text(client, "lesson", "docker-architecture")
     changed = text.replace("\n---\n", "\n---\n\nA **new** paragraph for the preview.\n", 1)
-    preview = client.post("/studio/lesson/1/preview/", {"text": changed}).content.decode()
+    preview = client.post("/studio/lesson/docker-architecture/preview/", {"text": changed}).content.decode()
     assert "A <strong>new</strong> paragraph for the preview." in preview
     assert 'class="quiz"' in preview  # the quiz, as on the learner's page (inert here)
 
     broken = text.replace("module: 1", "module: lots", 1)
-    preview = client.post("/studio/lesson/1/preview/", {"text": broken}).content.decode()
+    preview = client.post("/studio/lesson/docker-architecture/preview/", {"text": broken}).content.decode()
     assert 'data-line="3"' in preview and "<code>module</code>" in preview
 
-    slug = Lesson.objects.get(day=1).lab.slug
+    slug = lesson_of(1).lab.slug
     lab_text, _ = edit_page_text(client, "lab", slug)
     lab_preview = client.post(f"/studio/lab/{slug}/preview/", {"text": lab_text}).content.decode()
     assert 'id="step-1"' in lab_preview and "Hint" in lab_preview
@@ -108,48 +108,50 @@ def test_two_instructors_editing_at_once_conflict_and_nothing_is_lost(course, ro
 
     other = make_user(roles, "instructor2", "instructor")
     first, second = client_for(instructor), client_for(other)
-    text, base = edit_page_text(first, "lesson", "2")
-    _, base_too = edit_page_text(second, "lesson", "2")
+    text, base = edit_page_text(first, "lesson", "containers-and-vms")
+    _, base_too = edit_page_text(second, "lesson", "containers-and-vms")
     assert base == base_too
 
-    assert first.post("/studio/lesson/2/save/", {"text": text + "\nFirst.\n", "base": base}).status_code == 200
-    refused = second.post("/studio/lesson/2/save/", {"text": text + "\nSecond.\n", "base": base})
+    save = "/studio/lesson/containers-and-vms/save/"
+    assert first.post(save, {"text": text + "\nFirst.\n", "base": base}).status_code == 200
+    refused = second.post(save, {"text": text + "\nSecond.\n", "base": base})
     assert refused.status_code == 409
     body = refused.content.decode()
     assert instructor.username in body and f"version {base + 1}" in body and "+Second." in body
-    head = versions.head(versions.item("lesson", "2"))
+    head = versions.head(versions.item("lesson", "containers-and-vms"))
     assert head.text.endswith("First.\n")  # the first save stands
 
     # Saving again on top of the version now seen (the page updated its base) keeps both in history.
-    assert second.post("/studio/lesson/2/save/", {"text": text + "\nSecond.\n", "base": base + 1}).status_code == 200
-    texts = list(ContentVersion.objects.filter(kind="lesson", key="2").values_list("text", flat=True))
+    assert second.post(save, {"text": text + "\nSecond.\n", "base": base + 1}).status_code == 200
+    texts = list(ContentVersion.objects.filter(kind="lesson", key="containers-and-vms").values_list("text", flat=True))
     assert any(t.endswith("First.\n") for t in texts) and any(t.endswith("Second.\n") for t in texts)
 
 
 def test_invalid_text_is_saved_as_a_draft_but_cannot_be_published(course, instructor):
     client = client_for(instructor)
-    text, base = edit_page_text(client, "lesson", "3")
+    text, base = edit_page_text(client, "lesson", "build-push-pull-run")
     broken = text.replace("title: ", "titel: ", 1)
-    saved = client.post("/studio/lesson/3/save/", {"text": broken, "base": base})
+    saved = client.post("/studio/lesson/build-push-pull-run/save/", {"text": broken, "base": base})
     assert saved.status_code == 200 and "cannot be published" in saved.content.decode()
-    refused = client.post(f"/studio/lesson/3/versions/{base + 1}/publish/")
+    refused = client.post(f"/studio/lesson/build-push-pull-run/versions/{base + 1}/publish/")
     assert refused.status_code == 422 and "titel" in refused.content.decode()
-    assert Lesson.objects.get(day=3).title in text  # unchanged for learners
+    assert lesson_of(3).title in text  # unchanged for learners
 
 
 def test_any_version_can_be_restored_as_a_new_draft(course, instructor):
     client = client_for(instructor)
-    text, base = edit_page_text(client, "lesson", "4")
-    client.post("/studio/lesson/4/save/", {"text": text + "\nChanged.\n", "base": base})
-    client.post(f"/studio/lesson/4/versions/{base + 1}/publish/")
-    assert "Changed." in Lesson.objects.get(day=4).body_markdown
+    text, base = edit_page_text(client, "lesson", "images-and-layers")
+    client.post("/studio/lesson/images-and-layers/save/", {"text": text + "\nChanged.\n", "base": base})
+    client.post(f"/studio/lesson/images-and-layers/versions/{base + 1}/publish/")
+    assert "Changed." in lesson_of(4).body_markdown
 
-    assert client.post(f"/studio/lesson/4/versions/{base}/restore/").status_code == 302
-    restored = versions.head(versions.item("lesson", "4"))
+    assert client.post(f"/studio/lesson/images-and-layers/versions/{base}/restore/").status_code == 302
+    restored = versions.head(versions.item("lesson", "images-and-layers"))
     assert restored.number == base + 2 and restored.text == text and restored.note == f"restored version {base}"
-    client.post(f"/studio/lesson/4/versions/{restored.number}/publish/")
-    assert "Changed." not in Lesson.objects.get(day=4).body_markdown
-    assert ContentVersion.objects.filter(kind="lesson", key="4").count() == 3  # history is never rewritten
+    client.post(f"/studio/lesson/images-and-layers/versions/{restored.number}/publish/")
+    assert "Changed." not in lesson_of(4).body_markdown
+    # history is never rewritten
+    assert ContentVersion.objects.filter(kind="lesson", key="images-and-layers").count() == 3
 
 
 def test_unknown_items_and_versions_are_404(course, instructor):
@@ -157,7 +159,7 @@ def test_unknown_items_and_versions_are_404(course, instructor):
     assert client.get("/studio/lesson/99/").status_code == 404
     assert client.get("/studio/lab/no-such-lab/").status_code == 404
     assert client.get("/studio/page/1/").status_code == 404
-    assert client.get("/studio/lesson/1/versions/7/").status_code == 404
+    assert client.get("/studio/lesson/docker-architecture/versions/7/").status_code == 404
 
 
 def test_a_published_edit_survives_a_reload_of_unchanged_files_and_a_changed_file_wins(
@@ -170,18 +172,19 @@ def test_a_published_edit_survives_a_reload_of_unchanged_files_and_a_changed_fil
     lessons = tmp_path / "lessons"
     shutil.copytree(settings.COURSE_LESSONS_DIR, lessons)
     client = client_for(instructor)
-    text, base = edit_page_text(client, "lesson", "5")
-    client.post("/studio/lesson/5/save/", {"text": text + "\nFrom the studio.\n", "base": base})
-    client.post(f"/studio/lesson/5/versions/{base + 1}/publish/")
+    slug = "image-hygiene-and-security"
+    text, base = edit_page_text(client, "lesson", slug)
+    client.post(f"/studio/lesson/{slug}/save/", {"text": text + "\nFrom the studio.\n", "base": base})
+    client.post(f"/studio/lesson/{slug}/versions/{base + 1}/publish/")
 
     load_course(lessons_dir=lessons)  # as scripts/up does at every start
-    assert "From the studio." in Lesson.objects.get(day=5).body_markdown  # the files did not change
+    assert "From the studio." in Lesson.objects.get(slug=slug).body_markdown  # the files did not change
 
-    file = next(lessons.glob("day05-*.md"))
+    file = next(lessons.glob("containers-to-kubernetes/day05-*.md"))
     file.write_text(file.read_text() + "\nFrom the repository.\n")
     load_course(lessons_dir=lessons)
-    body = Lesson.objects.get(day=5).body_markdown
+    body = Lesson.objects.get(slug=slug).body_markdown
     assert "From the repository." in body and "From the studio." not in body  # content as code wins
-    newest = versions.head(versions.item("lesson", "5"))
+    newest = versions.head(versions.item("lesson", slug))
     assert newest.number == base + 2 and newest.author is None and newest.published_at
     assert "changed in " in newest.note and "day05-" in newest.note and "From the repository." in newest.text

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from course.models import Module, QuizAttempt
+from course.models import QuizAttempt
 from labs.models import CheckRun, SolutionReveal
 from sandboxes.models import LabSession
 from studio.insights import duration, lab_insight, lab_summaries
@@ -28,7 +28,6 @@ QUIZ = [
 # --- building a story ------------------------------------------------------------------------------
 @pytest.fixture
 def lab(db):
-    Module.objects.get_or_create(number=1, defaults={"title": "Test module"})
     lab = save_test_lab(
         "insight-lab",
         steps=[{"title": f"make file {name}", "check": f"test -f /root/{name}", "solution": "true"} for name in "abc"],
@@ -208,9 +207,15 @@ def test_the_overview_has_one_line_per_lab(story):
     other = save_test_lab("untouched-lab")
     summaries = {s.lab.slug: s for s in lab_summaries()}
     line = summaries["insight-lab"]
-    assert (line.day, line.learners, line.finished) == (90, 5, 1)
+    assert (line.lesson.day, line.learners, line.finished) == (90, 5, 1)
     assert (line.worst.position, line.worst.failing_runs, line.worst.judged_runs) == (2, 6, 7)
     assert (summaries[other.slug].learners, summaries[other.slug].worst) == (0, None)
+    # Per course: a course's overview has the labs its days use, and only those.
+    from course.models import Course
+
+    own = [s.lab.slug for s in lab_summaries(line.lesson.course)]
+    assert own == ["insight-lab"]
+    assert lab_summaries(Course.objects.create(slug="elsewhere", title="Elsewhere", position=9)) == []
 
 
 def test_durations_read_naturally():

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from labs.models import CheckRun
 from sandboxes.models import LabSession, Sandbox
+from tests.helpers import lesson_of
 
 pytestmark = pytest.mark.django_db
 
@@ -51,23 +52,46 @@ def test_course_map_lists_modules_and_days(client, learner, course):
     assert "Module 1" in page and "Day 1" in page and "Day 3" in page
 
 
+def test_the_home_page_lists_every_course_with_the_learners_progress_default_first(client, learner, course):
+    from course.models import DayProgress
+
+    client.force_login(learner)
+    DayProgress.objects.create(user=learner, lesson=lesson_of(1, "docker-in-depth"), completed_at=timezone.now())
+    DayProgress.objects.create(user=learner, lesson=lesson_of(2, "docker-in-depth"))
+    page = client.get("/").content.decode()
+    kubernetes = page.index('data-course="containers-to-kubernetes"')
+    docker = page.index('data-course="docker-in-depth"')
+    assert kubernetes < docker
+    assert "0 of" in page[kubernetes:docker] and "Start with Day 1" in page[kubernetes:docker]
+    assert "1 of 3" in page[docker:] and "/course/docker-in-depth/day/2/" in page[docker:]  # continue
+
+    course_map = client.get(reverse("course:map", args=["docker-in-depth"])).content.decode()
+    assert "Docker in depth" in course_map and "Module 6" in course_map and "1 of 3" in course_map
+    assert 'href="/course/docker-in-depth/day/30/"' in course_map
+    day = client.get("/course/docker-in-depth/day/1/").content.decode()
+    assert lesson_of(1, "docker-in-depth").title in day and "/course/docker-in-depth/day/1/lab/" in day
+    panel = client.get("/course/docker-in-depth/day/1/lab/").content.decode()
+    assert 'hx-post="/sessions/start/docker-in-depth/1/"' in panel
+    assert client.get("/course/no-such-course/").status_code == 404
+    assert client.get("/course/docker-in-depth/day/99/").status_code == 404
+
+
 def test_day_page_shows_lesson_quiz_and_start_button(client, learner, course):
     client.force_login(learner)
     page = client.get(reverse("workspace:day", args=[1])).content.decode()
     assert "Quiz" in page and "language-mermaid" in page
     # the learner's own lab panel is fetched by the page
-    assert f'hx-get="{reverse("workspace:day_panel", args=[1])}"' in page
+    assert f'hx-get="{reverse("workspace:day_panel", args=["containers-to-kubernetes", 1])}"' in page
     assert 'id="start-lab"' in client.get(reverse("workspace:day_panel", args=[1])).content.decode()
 
 
 def test_the_lesson_is_rendered_once_per_published_version(client, learner, course):
-    from course.models import Lesson
     from workspace import day
 
     day._articles.clear()  # other tests' lessons had these keys' pks
     client.force_login(learner)
     client.get(reverse("workspace:day", args=[1]))
-    lesson = Lesson.objects.get(day=1)
+    lesson = lesson_of(1)
     lesson.summary = "A new summary, published."
     lesson.save()
     assert "A new summary, published." in client.get(reverse("workspace:day", args=[1])).content.decode()
@@ -88,9 +112,8 @@ def make_session(user, lab, state=LabSession.READY):
 
 
 def test_other_learner_gets_404_on_every_session_url(client, learner, other_learner, course):
-    from course.models import Lesson
 
-    session = make_session(learner, Lesson.objects.get(day=1).lab)
+    session = make_session(learner, lesson_of(1).lab)
     client.force_login(other_learner)
     for url in (reverse("workspace:panel", args=[session.pk]), reverse("workspace:step", args=[session.pk, 1])):
         assert client.get(url).status_code == 404, url
@@ -103,9 +126,8 @@ def test_other_learner_gets_404_on_every_session_url(client, learner, other_lear
 def test_state_changes_need_post_and_csrf(learner, course):
     from django.test import Client
 
-    from course.models import Lesson
 
-    session = make_session(learner, Lesson.objects.get(day=1).lab)
+    session = make_session(learner, lesson_of(1).lab)
     client = Client(enforce_csrf_checks=True)
     client.force_login(learner)
     assert client.get(reverse("workspace:end", args=[session.pk])).status_code == 405
@@ -114,9 +136,8 @@ def test_state_changes_need_post_and_csrf(learner, course):
 
 
 def test_a_second_check_of_the_same_step_is_refused_while_one_runs(client, learner, course):
-    from course.models import Lesson
 
-    session = make_session(learner, Lesson.objects.get(day=1).lab)
+    session = make_session(learner, lesson_of(1).lab)
     step = session.lab.steps.get(position=1)
     CheckRun.objects.create(session=session, step=step, user=learner)
     client.force_login(learner)
@@ -126,9 +147,8 @@ def test_a_second_check_of_the_same_step_is_refused_while_one_runs(client, learn
 
 
 def test_starting_a_second_lab_offers_to_end_the_first(client, learner, course):
-    from course.models import Lesson
 
-    make_session(learner, Lesson.objects.get(day=1).lab)
+    make_session(learner, lesson_of(1).lab)
     client.force_login(learner)
     page = client.get(reverse("workspace:day_panel", args=[2])).content.decode()
     assert "You have a lab running for" in page and 'name="replace" value="1"' in page
@@ -182,7 +202,7 @@ def test_reading_a_page_writes_nothing(client, learner, instructor, course):
     assert client.post(reverse("workspace:seen", args=[lesson.day])).status_code == 204
     assert "Continue: Day" in client.get(reverse("course:map")).content.decode()
     client.force_login(instructor)
-    for kind, key in (("lesson", str(lesson.day)), ("lab", lesson.lab.slug)):
+    for kind, key in (("lesson", lesson.slug), ("lab", lesson.lab.slug)):
         assert writes_while(client, reverse("studio:edit", args=[kind, key])) == []
         assert writes_while(client, reverse("studio:history", args=[kind, key])) == []
 

@@ -13,14 +13,14 @@ from accounts.roles import LEARNER
 @require_http_methods(["GET", "POST"])
 def signup(request):
     if request.user.is_authenticated:
-        return redirect("course:map")
+        return redirect("home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             user = form.save()
             user.groups.add(Group.objects.get(name=LEARNER))
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("course:map")
+        return redirect("home")
     return render(request, "accounts/signup.html", {"form": form})
 
 

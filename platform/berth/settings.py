@@ -104,7 +104,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "course:map"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -173,11 +173,14 @@ CELERY_TASK_DEFAULT_QUEUE = "berth"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Content rot caught early: every published lab is self-tested this often (studio/selftests.py).
 SELFTEST_HOURS = env_int("BERTH_SELFTEST_HOURS", 24, minimum=1)
+# How often each host's worker samples its sandboxes (the console's figures, sandboxes/pressure.py):
+# from their cgroups, a second for the whole host, on a local engine.
+SAMPLE_SECONDS = 5.0
 CELERY_BEAT_SCHEDULE = {
     "reap-sandboxes": {"task": "sandboxes.tasks.reap_sandboxes", "schedule": 60.0},
     "refill-warm-pools": {"task": "sandboxes.tasks.refill_pools", "schedule": 20.0},
     "dispatch-waiting-sessions": {"task": "sandboxes.tasks.dispatch_waiting_task", "schedule": 10.0},
-    "sample-hosts": {"task": "sandboxes.tasks.sample_hosts", "schedule": 15.0},
+    "sample-hosts": {"task": "sandboxes.tasks.sample_hosts", "schedule": SAMPLE_SECONDS},
     "sample-live-count": {"task": "console.tasks.sample_live_count", "schedule": 300.0},
     "self-test-published-labs": {
         "task": "studio.tasks.self_test_published_labs",

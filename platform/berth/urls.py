@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from console.metrics import metrics_view
+from course.views import home
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="course:map", permanent=False)),
+    path("", home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("course/", include("course.urls")),
     path("", include("workspace.urls")),

@@ -37,7 +37,7 @@ PROFILES = [name for name, _ in Lab.PROFILES]
 # cold start or a cluster takes up to minutes.
 START_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300)
 CHECK_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
-HOST_STALE = timedelta(minutes=2)  # hosts are sampled every 15 s: older, nobody is sampling it
+HOST_STALE = timedelta(minutes=2)  # hosts are sampled every 5 s: older, nobody is sampling it
 
 # How the reaper ends sessions (sandboxes/lifecycle.py, `reap`), told apart by what it records.
 REAPER_ACTIONS = {

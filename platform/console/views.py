@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from berth.env import pool_key
 from console import charts, workers
 from console.models import AuditEvent, audit
+from course.models import Course
 from sandboxes import lifecycle, limits, placement, pressure
 from sandboxes.models import LabSession, PlatformLimits, SandboxHost, WarmSandbox
 
@@ -39,6 +40,8 @@ def live_sessions(request):
         sessions = sessions.filter(Q(user__username__icontains=q) | Q(lab__slug__icontains=q) | Q(host__icontains=q))
     if state := request.GET.get("state"):
         sessions = sessions.filter(state=state)
+    if course := request.GET.get("course"):  # the labs that course's days use
+        sessions = sessions.filter(lab__lessons__course__slug=course).distinct()
     sessions = sessions.order_by(SORTS.get(request.GET.get("sort", ""), "-created_at"))
     rows = []
     now = timezone.now()
@@ -100,6 +103,8 @@ def index(request):
         states=LabSession.LIVE_STATES,
         q=request.GET.get("q", ""),
         state=request.GET.get("state", ""),
+        courses=Course.objects.all(),
+        course=request.GET.get("course", ""),
         sort=request.GET.get("sort", ""),
         starts_chart=charts.bars(charts.starts_per_hour()),
         live_chart=charts.bars(charts.live_over_time()),

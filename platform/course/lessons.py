@@ -1,4 +1,4 @@
-"""The lesson format: lessons/dayNN-slug.md, YAML front matter then Markdown (docs/authoring.md)."""
+"""The lesson format: lessons/<course>/dayNN-slug.md, YAML front matter then Markdown (docs/authoring.md)."""
 
 import re
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ class LessonDef:
     body: str
     path: str
     lines: dict[str, int]
+    course: str = ""  # the slug of its course: the folder it lives in
 
 
 def split_front_matter(text: str, path: str) -> tuple[str, str, int]:
@@ -37,11 +38,13 @@ def split_front_matter(text: str, path: str) -> tuple[str, str, int]:
 
 
 def parse_lesson(file: Path, display_path: str) -> tuple[LessonDef | None, list[ContentError]]:
-    return parse_lesson_text(file.read_text(encoding="utf-8"), file.name, display_path)
+    return parse_lesson_text(file.read_text(encoding="utf-8"), file.name, display_path, course=file.parent.name)
 
 
-def parse_lesson_text(text: str, filename: str, display_path: str) -> tuple[LessonDef | None, list[ContentError]]:
-    """Parse a lesson's whole source (a file's, or a draft's in the studio)."""
+def parse_lesson_text(
+    text: str, filename: str, display_path: str, course: str = ""
+) -> tuple[LessonDef | None, list[ContentError]]:
+    """Parse a lesson's whole source (a file's, or a draft's in the studio) of that course."""
     errors: list[ContentError] = []
     try:
         front, body, _ = split_front_matter(text, display_path)
@@ -89,4 +92,4 @@ def parse_lesson_text(text: str, filename: str, display_path: str) -> tuple[Less
         errors.append(ContentError(display_path, doc.line("") + len(front.splitlines()) + 1, "(body)", "empty"))
     if errors:
         return None, errors
-    return LessonDef(day, module, match.group(2), title, summary, lab, quiz, body, display_path, doc.lines), []
+    return LessonDef(day, module, match.group(2), title, summary, lab, quiz, body, display_path, doc.lines, course), []

@@ -2,19 +2,46 @@ from django.conf import settings
 from django.db import models
 
 
+class Course(models.Model):
+    """A course: modules of days. Its files are one folder under lessons/ (course.yaml and its
+    lessons); the one with the lowest position is the default, listed first."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=1)
+    source_path = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["position", "slug"]
+
+    def __str__(self):
+        return self.title
+
+    @classmethod
+    def default(cls) -> "Course | None":
+        return cls.objects.first()
+
+
 class Module(models.Model):
-    number = models.PositiveSmallIntegerField(unique=True)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="modules")
+    number = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=200)
 
     class Meta:
-        ordering = ["number"]
+        ordering = ["course__position", "course__slug", "number"]
+        constraints = [models.UniqueConstraint(fields=["course", "number"], name="one_module_number_per_course")]
 
     def __str__(self):
         return f"Module {self.number}: {self.title}"
 
 
 class Lesson(models.Model):
-    day = models.PositiveSmallIntegerField(unique=True)
+    """One day of a course. Its slug (the file name without dayNN-) is who it is: a lesson that
+    moves to another day or course keeps its learners' progress and its studio versions."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="lessons")
+    day = models.PositiveSmallIntegerField()
     module = models.ForeignKey(Module, on_delete=models.PROTECT, related_name="lessons")
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
@@ -29,8 +56,9 @@ class Lesson(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["day"]
+        ordering = ["course__position", "course__slug", "day"]
         permissions = [("author_course", "Can write and publish lessons")]
+        constraints = [models.UniqueConstraint(fields=["course", "day"], name="one_lesson_per_course_day")]
 
     def __str__(self):
         return f"Day {self.day}: {self.title}"

@@ -51,13 +51,14 @@ def answer_question(user, lesson: Lesson, number: int, choice: int) -> DayProgre
     return refresh_day_completion(user, lesson)
 
 
-def streak(user, today=None) -> int:
-    """Calendar days in a row, up to today, with some learning done (a check, a quiz answer).
-    A streak still counts until the learner's first activity of the day."""
+def streak(user, today=None, course=None) -> int:
+    """Calendar days in a row, up to today, with some learning done (a check, a quiz answer), in
+    one course or in any. A streak still counts until the learner's first activity of the day."""
     today = today or timezone.localdate()
-    stamps = list(CheckRun.objects.filter(user=user).values_list("started_at", flat=True)) + list(
-        QuizAttempt.objects.filter(user=user).values_list("created_at", flat=True)
-    )
+    checks, answers = CheckRun.objects.filter(user=user), QuizAttempt.objects.filter(user=user)
+    if course is not None:
+        checks, answers = checks.filter(step__lab__lessons__course=course), answers.filter(lesson__course=course)
+    stamps = list(checks.values_list("started_at", flat=True)) + list(answers.values_list("created_at", flat=True))
     active = {timezone.localdate(stamp) for stamp in stamps}
     day = today if today in active else today - timedelta(days=1)
     count = 0
@@ -68,8 +69,8 @@ def streak(user, today=None) -> int:
 
 
 def day_states(user) -> dict[int, str]:
-    """{day: "done" | "in progress"}; days missing are not started."""
-    states = {}
-    for progress in DayProgress.objects.filter(user=user).select_related("lesson"):
-        states[progress.lesson.day] = "done" if progress.completed_at else "in progress"
-    return states
+    """{lesson id: "done" | "in progress"}, every course; lessons missing are not started."""
+    return {
+        lesson_id: "done" if completed_at else "in progress"
+        for lesson_id, completed_at in DayProgress.objects.filter(user=user).values_list("lesson_id", "completed_at")
+    }

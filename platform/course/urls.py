@@ -4,5 +4,6 @@ from course import views
 
 app_name = "course"
 urlpatterns = [
-    path("", views.course_map, name="map"),
+    path("", views.course_map, name="map"),  # the default course
+    path("<slug:course>/", views.course_map, name="map"),
 ]

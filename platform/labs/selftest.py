@@ -169,11 +169,11 @@ LESSON_LAB = re.compile(r"^lab:\s*[\"']?([\w.-]+)", re.MULTILINE)
 def lesson_transcripts(lab: LabDef) -> list[transcripts.Transcript]:
     """The transcripts of the lessons whose front matter names this lab."""
     found = []
-    for path in sorted(settings.COURSE_LESSONS_DIR.glob("*.md")):
+    for path in sorted(settings.COURSE_LESSONS_DIR.glob("*/*.md")):  # one folder per course
         text = path.read_text()
         match = LESSON_LAB.search(text.split("\n---", 1)[0])
         if match and match.group(1) == lab.slug:
-            found += transcripts.parse(text, f"lessons/{path.name}")
+            found += transcripts.parse(text, f"lessons/{path.relative_to(settings.COURSE_LESSONS_DIR)}")
     return found
 
 
@@ -237,13 +237,24 @@ def last_line(result: ExecResult) -> str:
     return lines[-1][:160] if lines else "(no output)"
 
 
+def in_test_order(labs: list[LabDef]) -> list[LabDef]:
+    """The longest first (several nodes, then many steps), so that none starts last and runs
+    alone; Kubernetes labs alternate with the others, so that the clusters starting at once (the
+    costliest part) are about half the labs running, not all of them."""
+    longest_first = sorted(labs, key=lambda lab: (-len(lab.nodes), -len(lab.steps)))
+    clusters = [lab for lab in longest_first if lab.profile == "kubernetes"]
+    others = [lab for lab in longest_first if lab.profile != "kubernetes"]
+    mixed = [lab for pair in zip(clusters, others, strict=False) for lab in pair]
+    n = min(len(clusters), len(others))
+    return mixed + clusters[n:] + others[n:]
+
+
 def run_labs(
     labs: list[LabDef], parallel: int, say, verbose: bool = False, keep: bool = False, parts: str = "all"
 ) -> list[LabRun]:
     """parts: "all", "steps" (no lesson transcripts) or "lesson" (only them)."""
     hosts = list(settings.DOCKER_HOSTS)
-    # The longest first (several nodes, then many steps), so that none starts last and runs alone.
-    labs = sorted(labs, key=lambda lab: (-len(lab.nodes), -len(lab.steps)))
+    labs = in_test_order(labs)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         futures = [
             pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep, parts)

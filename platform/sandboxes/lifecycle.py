@@ -8,7 +8,6 @@ a worker was killed yields exactly one sandbox per node or none.
 import logging
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
@@ -430,22 +429,15 @@ def sample(host: str) -> dict:
         .exclude(container_id="")
         .select_related("session__user", "session__lab")
     )
-
-    def one(sandbox):
-        try:
-            return sandbox, backend.stats(sandbox.container_id)
-        except Exception:  # gone meanwhile: the reaper deals with it
-            return sandbox, None
-
-    with ThreadPoolExecutor(max_workers=8) as pool_:
-        results = list(pool_.map(one, live))
+    found = backend.stats_many([sandbox.container_id for sandbox in live])
     now = timezone.now()
+    sampled = [sandbox for sandbox in live if sandbox.container_id in found]
+    for sandbox in sampled:
+        stats = found[sandbox.container_id]
+        sandbox.cpu_percent, sandbox.memory_bytes, sandbox.stats_at = stats["cpu_percent"], stats["memory_bytes"], now
+    Sandbox.objects.bulk_update(sampled, ["cpu_percent", "memory_bytes", "stats_at"], batch_size=200)
     acted = {"slowed": 0, "ended": 0}
-    for sandbox, stats in results:
-        if stats:
-            Sandbox.objects.filter(pk=sandbox.pk).update(
-                cpu_percent=stats["cpu_percent"], memory_bytes=stats["memory_bytes"], stats_at=now
-            )
-            if (action := pressure.watch(backend, sandbox, stats, now)) in acted:
-                acted[action] += 1
-    return {"healthy": True, "sampled": sum(1 for _, stats in results if stats), **acted}
+    for sandbox in sampled:
+        if (action := pressure.watch(backend, sandbox, found[sandbox.container_id], now)) in acted:
+            acted[action] += 1
+    return {"healthy": True, "sampled": len(sampled), **acted}

@@ -1,10 +1,13 @@
 """Sandboxes that hold their limits: a fork bomb sits at its process cap, a miner at its CPU
 quota, minute after minute. One such sandbox is contained by its limits; several at once still
 take the host's CPU from their neighbours and from the platform. So each sample of a host
-(lifecycle.sample, every 15 s) notes since when each sandbox has been pinned at a cap; past
-SANDBOX_PINNED_SLOW_SECONDS it is slowed to SANDBOX_PINNED_CPUS with the least CPU weight; past
-SANDBOX_PINNED_END_SECONDS its session is ended and its learner told why. Both steps show in the
-console and the audit log. A sandbox that lets go of its cap gets its CPUs back.
+(lifecycle.sample, every SAMPLE_SECONDS: 5 s) notes since when each sandbox has been pinned at a cap, and gives
+it the least CPU weight at once: it keeps its quota, so a build on a quiet host runs as fast as
+before, but on a full host its neighbours' shells and the platform come first (a fork bomb at its
+cap with the usual weight holds a neighbour's echo back by hundreds of milliseconds). Past
+SANDBOX_PINNED_SLOW_SECONDS it is slowed to SANDBOX_PINNED_CPUS; past SANDBOX_PINNED_END_SECONDS
+its session is ended and its learner told why. Both steps show in the console and the audit log.
+A sandbox that lets go of its cap gets its weight and CPUs back.
 """
 
 from datetime import timedelta
@@ -17,10 +20,13 @@ from sandboxes.models import LabSession, Sandbox
 LEAST_WEIGHT = 2  # the kernel's lowest cpu.shares
 USUAL_WEIGHT = 1024  # every container's unless changed
 # A sandbox at 90 % of its PID cap (a fork bomb on a host short of memory stops a little below
-# it), or using half its CPUs or more (on a full host a miner gets less than its quota, and is
-# no longer throttled), or throttled in 90 % of its CPU periods, is held at a limit. Any sample
-# below lets it go: a Kubernetes node's busy start, a build, are bursts, not a hold.
+# it), or using or wanting half its CPUs or more (on a full host a miner gets less than its quota,
+# and is no longer throttled; with the least weight it gets next to nothing, but still waits for
+# a CPU), or throttled in 90 % of its CPU periods, is held at a limit. Once held, a bomb starved of
+# CPU drains slowly: half its PID cap still holds it. Any sample below lets it go: a Kubernetes
+# node's busy start, a build, are bursts, not a hold.
 PIDS_HELD = 0.9
+PIDS_STILL_HELD = 0.5
 CPU_HELD = 0.5
 THROTTLED_HELD = 0.9
 # What the learner and the console read; metrics and the panel find these sessions by it.
@@ -28,13 +34,16 @@ END_REASON = "held its {what} limit for {minutes} min"
 END_REASON_START = "held its "
 
 
-def pinned_at(stats: dict) -> str:
-    """What the sandbox is held at right now: "process" (its PID cap), "CPU" (its quota), or ""."""
+def pinned_at(stats: dict, held: bool = False) -> str:
+    """What the sandbox is held at right now: "process" (its PID cap), "CPU" (its quota), or "".
+    `held`: it was at the last sample. "cpu_demand" (run + waited for a CPU) is there when the
+    backend can tell (backends/docker/usage.py)."""
     cap = stats.get("pids_limit") or 0
-    if cap and stats["pids"] >= PIDS_HELD * cap:
+    if cap and stats["pids"] >= (PIDS_STILL_HELD if held else PIDS_HELD) * cap:
         return "process"
     cpus = stats.get("cpus") or 0
-    if cpus and (stats["cpu_percent"] >= CPU_HELD * cpus * 100 or stats.get("throttled", 0) >= THROTTLED_HELD):
+    wants = max(stats["cpu_percent"], stats.get("cpu_demand", 0))
+    if cpus and (wants >= CPU_HELD * cpus * 100 or stats.get("throttled", 0) >= THROTTLED_HELD):
         return "CPU"
     return ""
 
@@ -47,12 +56,16 @@ def describe(sandbox: Sandbox) -> str:
 def watch(backend: SandboxBackend, sandbox: Sandbox, stats: dict, now) -> str:
     """Act on one sample of a live sandbox: "" (nothing to do), "pinned" (noted), "slowed" or
     "ended"."""
-    what = pinned_at(stats)
+    what = pinned_at(stats, held=sandbox.pinned_since is not None)
     if not what:
         if sandbox.pinned_since is not None:
             let_go(backend, sandbox)
         return ""
     if sandbox.pinned_since is None:
+        try:
+            backend.set_cpu(sandbox.container_id, None, LEAST_WEIGHT)  # its quota stays
+        except SandboxError:
+            return ""  # gone meanwhile: the reaper deals with it
         Sandbox.objects.filter(pk=sandbox.pk).update(pinned_since=now, pinned_what=what)
         return "pinned"
     if sandbox.pinned_what != what:  # a fork bomb burns its CPU too: still the same hold
@@ -85,13 +98,13 @@ def slow_down(backend: SandboxBackend, sandbox: Sandbox, stats: dict, what: str,
 
 
 def let_go(backend: SandboxBackend, sandbox: Sandbox) -> None:
-    """No longer pinned: forget it, and give back the CPUs a slowed sandbox had."""
-    if sandbox.slowed_at is not None:
-        cpus = sandbox.cpus_before or limit("SANDBOX_CPUS")
-        try:
-            backend.set_cpu(sandbox.container_id, cpus, USUAL_WEIGHT)
-        except SandboxError:
-            return
+    """No longer pinned: forget it, and give back its weight and the CPUs a slowed sandbox had."""
+    cpus = (sandbox.cpus_before or limit("SANDBOX_CPUS")) if sandbox.slowed_at is not None else None
+    try:
+        backend.set_cpu(sandbox.container_id, cpus, USUAL_WEIGHT)
+    except SandboxError:
+        return
+    if cpus is not None:
         audit(None, "sandbox.restored", describe(sandbox), f"no longer at a limit: {cpus:g} CPU again")
     Sandbox.objects.filter(pk=sandbox.pk).update(pinned_since=None, pinned_what="", slowed_at=None, cpus_before=None)
 

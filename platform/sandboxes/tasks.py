@@ -70,7 +70,7 @@ def sample_host(host: str) -> dict:
 def sample_hosts() -> None:
     """On the beat schedule: engine health and sandbox stats for the admin console."""
     for host in settings.DOCKER_HOSTS:
-        queues.send_to_host(queues.SAMPLE_HOST, host, host, expires=15)
+        queues.send_to_host(queues.SAMPLE_HOST, host, host, expires=settings.SAMPLE_SECONDS)
 
 
 @shared_task

@@ -46,7 +46,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from console.charts import bars
-from course.models import Lesson, QuizAttempt
+from course.models import Course, Lesson, QuizAttempt
 from labs.models import CheckRun, Lab, SolutionReveal, Step
 from sandboxes.models import LabSession
 
@@ -356,18 +356,24 @@ def passed_every_step(user_id: int, steps: list[Step], history: CheckHistory) ->
 @dataclass
 class LabSummary:
     lab: Lab
-    day: int | None
+    lesson: Lesson | None  # the first day using it (its course and day)
     learners: int
     finished: int
     worst: StepInsight | None  # the step with the highest failure rate
 
 
-def lab_summaries() -> list[LabSummary]:
-    """One line per lab, for the whole course in five queries."""
+def lab_summaries(course=None) -> list[LabSummary]:
+    """One line per lab (of one course, or of all), in five queries."""
     steps = defaultdict(list)
     for step in Step.objects.order_by("lab_id", "position"):
         steps[step.lab_id].append(step)
-    days = dict(Lesson.objects.filter(lab__isnull=False).order_by("-day").values_list("lab_id", "day"))
+    lessons = Lesson.objects.filter(lab__isnull=False).select_related("course")
+    if course is not None:
+        lessons = lessons.filter(course=course)
+    days = {}
+    for lesson in lessons:  # in course order: a lab's first day wins
+        days.setdefault(lesson.lab_id, lesson)
+    labs = Lab.objects.filter(pk__in=days) if course is not None else Lab.objects.all()
     learners = dict(
         by_learners(LabSession.objects.all())
         .values("lab_id")
@@ -380,14 +386,21 @@ def lab_summaries() -> list[LabSummary]:
     summaries = [
         LabSummary(
             lab=lab,
-            day=days.get(lab.pk),
+            lesson=days.get(lab.pk),
             learners=learners.get(lab.pk, 0),
             finished=finished.get(lab.pk, 0),
             worst=worst_step(steps[lab.pk], counts),
         )
-        for lab in Lab.objects.all()
+        for lab in labs
     ]
-    return sorted(summaries, key=lambda s: (s.day is None, s.day or 0, s.lab.slug))
+    return sorted(summaries, key=in_course_order)
+
+
+def in_course_order(summary: LabSummary) -> tuple:
+    lesson = summary.lesson
+    if lesson is None:
+        return (1, 0, "", 0, summary.lab.slug)
+    return (0, lesson.course.position, lesson.course.slug, lesson.day, summary.lab.slug)
 
 
 def finishers(step_counts: dict[int, int]) -> dict[int, int]:
@@ -419,7 +432,9 @@ def worst_step(steps: list[Step], counts: dict[int, dict[str, int]]) -> StepInsi
 @require_GET
 @author_only
 def insights_index(request):
-    return render(request, "studio/insights_index.html", {"summaries": lab_summaries()})
+    course = Course.objects.filter(slug=request.GET.get("course", "")).first()
+    context = {"summaries": lab_summaries(course), "course": course, "courses": Course.objects.all()}
+    return render(request, "studio/insights_index.html", context)
 
 
 @require_GET

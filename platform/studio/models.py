@@ -12,7 +12,7 @@ class ContentVersion(models.Model):
     KINDS = [(LESSON, "lesson"), (LAB, "lab")]
 
     kind = models.CharField(max_length=10, choices=KINDS)
-    key = models.CharField(max_length=100)  # a lesson's day ("7"), a lab's slug
+    key = models.CharField(max_length=100)  # a lesson's or a lab's slug
     number = models.PositiveIntegerField()  # 1, 2, ... per item
     text = models.TextField()  # the whole source: lesson Markdown with front matter, or lab.yaml
     author = models.ForeignKey(  # None: read from the course files (lessons/, labs/)

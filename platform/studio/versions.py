@@ -41,7 +41,7 @@ class Invalid(Exception):
 
 @dataclass
 class Item:
-    """One lesson (key: its day) or lab (key: its slug) as the studio handles it."""
+    """One lesson or lab (key: its slug) as the studio handles it."""
 
     kind: str
     key: str
@@ -49,24 +49,24 @@ class Item:
     @property
     def record(self) -> Lesson | Lab | None:
         if self.kind == LESSON:
-            return Lesson.objects.filter(day=int(self.key)).select_related("module", "lab").first()
+            return Lesson.objects.filter(slug=self.key).select_related("course", "module", "lab").first()
         return Lab.objects.filter(slug=self.key).first()
 
     @property
     def display_path(self) -> str:
         if self.kind == LAB:
             return f"labs/{self.key}/lab.yaml"
-        return f"lessons/{self.filename}"
+        lesson = self.record
+        return f"lessons/{lesson.course.slug}/{self.filename}"
 
     @property
     def filename(self) -> str:
-        lesson = self.record
-        return f"day{int(self.key):02d}-{lesson.slug}.md" if lesson else f"day{int(self.key):02d}.md"
+        return export.lesson_filename(self.record)
 
 
 def item(kind: str, key: str) -> Item | None:
     """The item, or None when there is no such lesson or lab."""
-    if kind == LESSON and key.isdigit() or kind == LAB:
+    if kind in (LESSON, LAB):
         found = Item(kind, key)
         return found if found.record else None
     return None
@@ -138,10 +138,11 @@ def parse(it: Item, text: str) -> LessonDef | LabDef:
         if errors:
             raise Invalid(errors)
         return lab
-    lesson, errors = parse_lesson_text(text, it.filename, it.display_path)
+    course = it.record.course
+    lesson, errors = parse_lesson_text(text, it.filename, it.display_path, course=course.slug)
     if errors:
         raise Invalid(errors)
-    if not Module.objects.filter(number=lesson.module).exists():
+    if not Module.objects.filter(course=course, number=lesson.module).exists():
         raise Invalid([ContentError(lesson.path, lesson.lines["module"], "module", f"no module {lesson.module}")])
     if lesson.lab and not Lab.objects.filter(slug=lesson.lab).exists():
         raise Invalid([ContentError(lesson.path, lesson.lines["lab"], "lab", f"no lab {lesson.lab!r} in the course")])

@@ -2,6 +2,8 @@
 rendered as learners will see it, versions with diffs, publish and restore. Instructors and
 admins only (course.author_course); every change is POST and CSRF-checked."""
 
+import dataclasses
+
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -45,12 +47,12 @@ def index(request):
     rows = [
         {
             "lesson": lesson,
-            "lesson_version": lessons.get(str(lesson.day)),
+            "lesson_version": lessons.get(lesson.slug),
             "lab": lesson.lab,
             "lab_version": labs.get(lesson.lab.slug) if lesson.lab else None,
             "self_test": tests.get(lesson.lab.slug) if lesson.lab else None,
         }
-        for lesson in Lesson.objects.select_related("module", "lab")
+        for lesson in Lesson.objects.select_related("course", "module", "lab")
     ]
     return render(request, "studio/index.html", {"rows": rows})
 
@@ -78,7 +80,8 @@ def preview_context(it: versions.Item, text: str) -> dict:
         ]
         return {"errors": [], "lab": definition, "steps": steps}
     questions = [{"number": n, **q, "given": None} for n, q in enumerate(definition.quiz, start=1)]
-    return {"errors": [], "lesson": definition, "body_html": markdown.render(definition.body), "questions": questions}
+    lesson = dataclasses.replace(definition, course=it.record.course)  # its links are its course's
+    return {"errors": [], "lesson": lesson, "body_html": markdown.render(definition.body), "questions": questions}
 
 
 @require_POST

@@ -4,11 +4,11 @@ architecture view, and "Download my work". Every view acts on the learner's own 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from console.models import audit
-from course.models import Lesson
+from course.views import lesson_or_404
 from sandboxes import architecture, downloads, lifecycle, queues
 from sandboxes.access import get_own_session
 from sandboxes.limits import limit
@@ -23,13 +23,15 @@ def render_panel(request, lesson, session=None):
 
 def back_to_day(session: LabSession):
     lesson = session.lab.lessons.first()
-    return redirect("workspace:day", day=lesson.day) if lesson else redirect("course:map")
+    return redirect("workspace:day", lesson.course.slug, lesson.day) if lesson else redirect("home")
 
 
 @require_POST
 @login_required
-def start(request, day: int):
-    lesson = get_object_or_404(Lesson.objects.select_related("lab"), day=day, lab__isnull=False)
+def start(request, day: int, course: str | None = None):
+    lesson = lesson_or_404(course, day)
+    if lesson.lab is None:
+        raise Http404("This day has no lab.")
     session = live_session(request.user, lesson.lab)
     if session is None and request.POST.get("fresh") == "1":  # not the kept sandbox: a new one
         forget_kept_sandbox(request.user, lesson.lab)
@@ -48,7 +50,7 @@ def start(request, day: int):
                 messages.error(request, str(e))
     if request.htmx:
         return render_panel(request, lesson, session)
-    return redirect("workspace:day", day=day)
+    return redirect("workspace:day", lesson.course.slug, day)
 
 
 def forget_kept_sandbox(user, lab) -> None:

@@ -1,12 +1,20 @@
-"""The day page and everything on it. Paths keep the shape they had: /course/day/N/ for the page,
-/sessions/ID/... for the learner's lab session, /labs/sessions/ID/steps/N/... for its steps."""
+"""The day page and everything on it: /course/COURSE/day/N/ for the page (/course/day/N/ is a day
+of the default course), /sessions/ID/... for the learner's lab session, /labs/sessions/ID/steps/N/...
+for its steps."""
 
 from django.urls import path
 
 from workspace import day, lab, steps
 
 app_name = "workspace"
+
+# A day's paths name its course; without it they are the default course's (older links stay good).
 urlpatterns = [
+    path("course/<slug:course>/day/<int:day>/", day.day, name="day"),
+    path("course/<slug:course>/day/<int:day>/seen/", day.seen, name="seen"),
+    path("course/<slug:course>/day/<int:day>/lab/", day.day_panel, name="day_panel"),
+    path("course/<slug:course>/day/<int:day>/quiz/<int:number>/", day.quiz_answer, name="quiz"),
+    path("sessions/start/<slug:course>/<int:day>/", lab.start, name="start"),
     path("course/day/<int:day>/", day.day, name="day"),
     path("course/day/<int:day>/seen/", day.seen, name="seen"),
     path("course/day/<int:day>/lab/", day.day_panel, name="day_panel"),

@@ -183,9 +183,10 @@ class MemoryBackend(SandboxBackend):
             "throttled": 0.0,
         }
 
-    def set_cpu(self, sandbox_id: str, cpus: float, weight: int) -> None:
+    def set_cpu(self, sandbox_id: str, cpus: float | None, weight: int) -> None:
         self._log("set_cpu", sandbox_id, cpus, weight)
-        self._get(sandbox_id).cpus = cpus
+        if cpus is not None:
+            self._get(sandbox_id).cpus = cpus
 
     def build_images(self, say, only=None, donors=()) -> None:
         say("the in-memory backend runs no images: nothing to build")

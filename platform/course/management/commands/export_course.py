@@ -7,7 +7,7 @@ from course.export import export_course
 
 
 class Command(BaseCommand):
-    help = "Write the database's course back to lessons/ and labs/, in the format load_course reads."
+    help = "Write the database's courses back to lessons/ and labs/, in the format load_course reads."
 
     def add_arguments(self, parser):
         parser.add_argument("--lessons", default=str(settings.COURSE_LESSONS_DIR), help="lessons folder")

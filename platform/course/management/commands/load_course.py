@@ -10,6 +10,9 @@ class Command(BaseCommand):
         report = load_course()
         for error in report.errors:
             self.stderr.write(self.style.ERROR(str(error)))
-        self.stdout.write(f"loaded {len(report.lessons)} lessons and {len(report.labs)} labs")
+        self.stdout.write(
+            f"loaded {len(report.courses)} courses ({', '.join(report.courses)}), "
+            f"{len(report.lessons)} lessons and {len(report.labs)} labs"
+        )
         if report.errors:
             raise CommandError(f"{len(report.errors)} content error(s); the valid rest was loaded")

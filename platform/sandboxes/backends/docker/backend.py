@@ -18,7 +18,7 @@ import docker
 from django.conf import settings
 
 from sandboxes.backends.base import ExecResult, SandboxBackend, SandboxError, SandboxInfo, SandboxSpec, Tty
-from sandboxes.backends.docker import cgroups, images, profiles
+from sandboxes.backends.docker import cgroups, images, profiles, usage
 from sandboxes.backends.docker.errors import CONFLICT, GONE, NOT_MODIFIED, EngineError, engine_call
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,11 @@ class DockerBackend(SandboxBackend):
             log.warning("engine %s (%s) cannot cap sandbox disks: a learner can fill its disk", self.host, driver)
         return quota
 
+    @property
+    def local(self) -> bool:
+        """The engine runs on this machine: its containers' cgroups and processes are ours to read."""
+        return self.url.startswith("unix://")
+
     @functools.cached_property
     def remaps_users(self) -> bool:
         """Whether the engine runs with --userns-remap (scripts/lib.sh, BERTH_ENGINE_USERNS)."""
@@ -172,7 +177,7 @@ class DockerBackend(SandboxBackend):
         """On an engine that remaps users, hand the sandbox its own cgroups (cgroups.py). Only a
         local engine's cgroups can be reached from here; an engine on another machine runs
         sandboxes whose nested containers then fail to start (docs/sandboxes.md)."""
-        if not self.url.startswith("unix://") or not self.remaps_users:
+        if not self.local or not self.remaps_users:
             return  # nothing to hand over: no inspect on the start path of a plain engine
         info = self._inspect(sandbox_id)
         if not info or (info["Config"].get("Labels") or {}).get(profiles.PROFILE_LABEL) not in profiles.NESTING:
@@ -246,13 +251,10 @@ class DockerBackend(SandboxBackend):
     def thaw_from_host(self, container_id: str) -> None:
         """Too late to ask inside (its init is gone): thaw its cgroups from the host, when the
         engine is local and its cgroups are where the cgroupfs driver puts them."""
-        if not self.url.startswith("unix://"):
+        if not self.local:
             return
-        patterns = [
-            f"/sys/fs/cgroup/freezer/docker/{container_id}/**/freezer.state",
-            f"/sys/fs/cgroup/docker/{container_id}/**/cgroup.freeze",
-            f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/**/cgroup.freeze",
-        ]
+        patterns = [f"/sys/fs/cgroup/freezer/{place}/**/freezer.state" for place in cgroups.places(container_id)]
+        patterns += [f"/sys/fs/cgroup/{place}/**/cgroup.freeze" for place in cgroups.places(container_id)]
         for pattern in patterns:
             for path in glob.glob(pattern, recursive=True):
                 try:
@@ -317,7 +319,7 @@ class DockerBackend(SandboxBackend):
     def create_network(self, name: str, labels: dict[str, str]) -> None:
         """A session's private network: internal (no route out), on a bridge whose name starts
         with SESSION_BRIDGE_PREFIX, so one host firewall rule keeps every session off the host."""
-        if self.url.startswith("unix://"):
+        if self.local:
             ensure_host_firewall()
         bridge = SESSION_BRIDGE_PREFIX + hashlib.sha1(name.encode()).hexdigest()[:11]  # 15 characters at most
         with engine_call(f"create network {name}", "The sandbox's network could not be made."):
@@ -424,14 +426,23 @@ class DockerBackend(SandboxBackend):
             "throttled": throttled / periods if periods > 0 else 0.0,
         }
 
-    def set_cpu(self, sandbox_id: str, cpus: float, weight: int) -> None:
+    def stats_many(self, sandbox_ids: list[str]) -> dict[str, dict]:
+        """A local engine's sandboxes read from their cgroups, all in one second (usage.py); the
+        engine's API for the rest (a remote engine, a layout usage.py does not know)."""
+        found = self._usage.usage(sandbox_ids) if self.local and self._usage.usable else {}
+        rest = [sandbox_id for sandbox_id in sandbox_ids if sandbox_id not in found]
+        return {**found, **(super().stats_many(rest) if rest else {})}
+
+    @functools.cached_property
+    def _usage(self) -> usage.Reader:
+        return usage.Reader()
+
+    def set_cpu(self, sandbox_id: str, cpus: float | None, weight: int) -> None:
         # The SDK's update_container has no NanoCpus (what the sandbox was created with, and
         # the only quota the engine accepts alongside it): the API takes it.
+        change = {"CpuShares": weight} if cpus is None else {"NanoCpus": int(cpus * 1e9), "CpuShares": weight}
         with engine_call(f"CPU of {sandbox_id}"):
-            response = self.api._post_json(
-                self.api._url("/containers/{0}/update", sandbox_id),
-                data={"NanoCpus": int(cpus * 1e9), "CpuShares": weight},
-            )
+            response = self.api._post_json(self.api._url("/containers/{0}/update", sandbox_id), data=change)
             self.api._raise_for_status(response)
 
     # --- helpers -------------------------------------------------------------------------------

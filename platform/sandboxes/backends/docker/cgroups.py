@@ -13,6 +13,13 @@ measurement behind this."""
 import os
 from pathlib import Path
 
+
+def places(container_id: str) -> tuple[str, ...]:
+    """Where, under a hierarchy's root, the engine puts a container's cgroup: the cgroupfs
+    driver's `docker/<id>`, or systemd's `docker-<id>.scope`."""
+    return (f"docker/{container_id}", f"system.slice/docker-{container_id}.scope")
+
+
 # Files of a cgroup directory that let its owner move processes into children it makes.
 HANDED_OVER = {"v1": ("cgroup.procs", "tasks"), "v2": ("cgroup.procs", "cgroup.threads", "cgroup.subtree_control")}
 
