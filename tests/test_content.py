@@ -43,11 +43,14 @@ def test_both_courses_are_there_the_kubernetes_one_first():
     assert Lab.objects.count() >= 40
 
 
-def test_the_kubernetes_course_has_forty_days_in_eight_modules():
+def test_the_kubernetes_course_has_forty_days_in_eight_modules(client, learner):
     load_course()
     course = Course.objects.get(slug="containers-to-kubernetes")
     assert days_of(course.slug) == list(range(1, 41))
     assert course.modules.count() == 8 and all(m.lessons.exists() for m in course.modules.all())
+    client.force_login(learner)  # and the learner's map shows them all
+    page = client.get("/course/containers-to-kubernetes/").content.decode()
+    assert page.count('<section class="module">') == 8 and page.count("data-day=") == 40
 
 
 def test_internal_links_in_lessons_and_steps_resolve():
