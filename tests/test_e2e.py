@@ -707,3 +707,70 @@ def test_a_learner_finishes_a_kubernetes_day_from_the_course_map(
     expect(page.locator("li.day[data-day='16'] .day-state")).to_have_text("done")
     page.goto(f"{stack.http}/")
     expect(page.locator("li.course-card[data-course='containers-to-kubernetes'] .course-done")).to_contain_text("1 of")
+
+
+def test_an_instructor_teaches_a_class_a_learner_joins_by_link_and_works(
+    browser, page, stack, instructor, learner, course, sandboxes_removed_after
+):
+    import csv
+    import io
+
+    from labs.models import CheckRun, Step
+
+    # The instructor creates a class of the default course and copies its invite link.
+    log_in(page, stack, instructor)
+    page.click("nav a[href='/classes/']")
+    page.fill("#id_name", "Platform team, winter")
+    page.click("#new-class button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Platform team, winter")
+    invite = page.locator("#invite-link").input_value()
+    assert "/classes/join/" in invite
+
+    # The learner follows the link, joins, and works on Day 1: three failed checks, then the work.
+    learner_page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    log_in(learner_page, stack, learner)
+    learner_page.goto(invite)
+    expect(learner_page.locator("h1")).to_contain_text("Join Platform team, winter")
+    learner_page.click("button:has-text('Join the class')")
+    expect(learner_page.locator(".messages")).to_contain_text("You joined Platform team, winter")
+    learner_page.goto(f"{stack.http}/course/day/1/")
+    learner_page.click("#start-lab")
+    expect(learner_page.locator(".xterm-screen")).to_be_visible(timeout=90000)
+    for attempt in range(1, 4):
+        learner_page.click("#step-1 .check-button")
+        for _ in range(300):  # each check recorded as failed before the next is asked for
+            if CheckRun.objects.filter(user=learner, state=CheckRun.FAILED).count() == attempt:
+                break
+            time.sleep(0.1)
+        expect(learner_page.locator("#step-1 .check-result")).to_have_attribute("data-state", "failed", timeout=30000)
+    learner_page.locator(".xterm-helper-textarea").focus()
+    learner_page.keyboard.type("echo working-in-class-$((6*7))\n")
+    expect(learner_page.locator(".xterm-rows")).to_contain_text("working-in-class-42", timeout=15000)
+
+    # The teacher sees the learner stuck on step 1, and watches the terminal.
+    page.reload()
+    row = page.locator("tr[data-learner='alice']")
+    expect(row.locator(".stuck")).to_contain_text("Day 1, step 1")
+    expect(row.locator(".stuck")).to_contain_text("3 failed checks")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "class-progress.png"))
+    class_url = page.url
+    row.locator("a", has_text="Watch").click()
+    expect(page.locator(".xterm-rows")).to_contain_text("working-in-class-42", timeout=15000)
+
+    # The learner does the work and passes; the teacher's page and CSV follow.
+    solution = Step.objects.get(lab__slug="day01-docker-architecture", position=1).solution_script
+    for line in solution.strip().splitlines():
+        learner_page.locator(".xterm-helper-textarea").focus()
+        learner_page.keyboard.type(line + "\n")
+    learner_page.click("#step-1 .check-button")
+    expect(learner_page.locator("#step-1")).to_have_class(re.compile(r"\bpassed\b"), timeout=30000)
+    learner_page.context.close()
+
+    page.goto(class_url)
+    expect(page.locator("tr[data-learner='alice'] .stuck")).to_have_text("")
+    with page.expect_download() as download:
+        page.click("#export")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [r["learner"] for r in rows] == ["alice"]
+    assert rows[0]["day 1"] == "in progress" and rows[0]["stuck on"] == "" and rows[0]["last activity"]

@@ -1,5 +1,5 @@
 """Roles are groups with permissions. A learner has no special permission; instructors author the
-course; admins manage sandboxes. The permissions are defined on the models they protect."""
+course and teach classes; admins manage sandboxes. The permissions are defined on the models they protect."""
 
 import time
 
@@ -14,10 +14,12 @@ ROLE_PERMISSIONS = {
     INSTRUCTOR: [
         "course.author_course",
         "labs.author_labs",
+        "classes.teach_classes",
     ],
     ADMIN: [
         "course.author_course",
         "labs.author_labs",
+        "classes.teach_classes",
         "sandboxes.manage_sandboxes",
     ],
 }

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "accounts",
     "course",
     "labs",
+    "classes",  # before sandboxes: the roles are given their permissions after sandboxes migrates
     "sandboxes",
     "terminals",
     "console",

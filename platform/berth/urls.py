@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("workspace.urls")),
     path("recordings/", include("terminals.urls")),
     path("console/", include("console.urls")),
+    path("classes/", include("classes.urls")),
     path("studio/", include("studio.urls")),
     path("django-admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/operations.md)

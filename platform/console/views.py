@@ -4,6 +4,7 @@ audited. The data is the database's: stats and host health are sampled on the wo
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from berth.env import pool_key
+from classes.standing import may_watch
 from console import charts, workers
 from console.models import AuditEvent, audit
 from course.models import Course
@@ -161,9 +163,11 @@ def redirect_back(request):
 
 @require_GET
 @login_required
-@admin_only
 def watch(request, session_id: int):
+    """Admins watch any learner's terminal; a teacher, those of their classes' learners."""
     session = get_object_or_404(LabSession.objects.select_related("user", "lab"), pk=session_id)
+    if not may_watch(request.user, session):
+        raise PermissionDenied
     return render(request, "console/watch.html", {"session": session})
 
 

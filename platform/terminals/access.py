@@ -6,6 +6,7 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from classes.standing import may_watch
 from console.models import audit
 from sandboxes.models import LabSession, Sandbox
 
@@ -54,9 +55,10 @@ def touch_activity(session_id: int) -> None:
 
 @database_sync_to_async
 def watch_target(user, session_id: int, node: str) -> tuple[str, str, str] | None:
-    """(host, container id, "session N (learner, lab)") for an admin watching a ready sandbox."""
+    """(host, container id, "session N (learner, lab)") for an admin, or the learner's teacher,
+    watching a ready sandbox."""
     close_old_connections()
-    if not user or not user.is_authenticated or not user.has_perm("sandboxes.manage_sandboxes"):
+    if not user or not user.is_authenticated:
         return None
     sandbox = (
         Sandbox.objects.filter(
@@ -65,7 +67,7 @@ def watch_target(user, session_id: int, node: str) -> tuple[str, str, str] | Non
         .select_related("session__user", "session__lab")
         .first()
     )
-    if sandbox is None or not sandbox.container_id:
+    if sandbox is None or not sandbox.container_id or not may_watch(user, sandbox.session):
         return None
     session = sandbox.session
     return session.host, sandbox.container_id, f"session {session.pk} ({session.user.username}, {session.lab.slug})"
