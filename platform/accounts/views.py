@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts import throttle
@@ -28,6 +30,13 @@ class LoginView(auth_views.LoginView):
     """Django's login, refusing attempts for a while after repeated failures (accounts/throttle.py)."""
 
     template_name = "accounts/login.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if settings.OIDC_SERVER_URL:  # single sign-on offered beside the local login
+            context["sso_name"] = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"][0]["name"]
+            context["sso_url"] = reverse("openid_connect_login", kwargs={"provider_id": settings.OIDC_PROVIDER_ID})
+        return context
 
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")

@@ -50,6 +50,12 @@ INSTALLED_APPS = [
     "console",
     "studio",
     "workspace",
+    # single sign-on (OpenID Connect) through django-allauth's social accounts only: Berth's own
+    # login and signup stay the local ones (accounts/)
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "berth.urls"
@@ -107,6 +114,43 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# Single sign-on: one OpenID Connect identity provider, configured by BERTH_OIDC_* (off unless
+# BERTH_OIDC_SERVER_URL is set). A user's role follows a claim of theirs (a list of groups) at
+# every sign-in, through BERTH_OIDC_ROLES ("their-group=instructor,...": accounts/sso.py).
+OIDC_SERVER_URL = env_str("BERTH_OIDC_SERVER_URL", "")
+OIDC_PROVIDER_ID = "sso"
+OIDC_ROLE_CLAIM = env_str("BERTH_OIDC_ROLE_CLAIM", "groups")
+OIDC_ROLES = env_mapping("BERTH_OIDC_ROLES", "")
+if set(OIDC_ROLES.values()) - {"learner", "instructor", "admin"}:
+    raise ImproperlyConfigured(f"BERTH_OIDC_ROLES: roles are learner, instructor or admin, not {OIDC_ROLES}")
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "SCOPE": env_list("BERTH_OIDC_SCOPES", "openid,profile,email,groups"),
+        "APPS": [
+            {
+                "provider_id": OIDC_PROVIDER_ID,
+                "name": env_str("BERTH_OIDC_NAME", "Single sign-on"),
+                "client_id": env_str("BERTH_OIDC_CLIENT_ID", ""),
+                "secret": env_str("BERTH_OIDC_CLIENT_SECRET", ""),
+                "settings": {"server_url": OIDC_SERVER_URL, "fetch_userinfo": True},
+            }
+        ]
+        if OIDC_SERVER_URL
+        else [],
+    }
+}
+SOCIALACCOUNT_ONLY = True  # allauth's own password login and signup are not used: Berth has its own
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # starting a sign-in is a POST (a page cannot sign you in elsewhere)
+SOCIALACCOUNT_ADAPTER = "accounts.sso.SocialAccountAdapter"
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

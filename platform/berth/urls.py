@@ -7,6 +7,7 @@ from course.views import home
 urlpatterns = [
     path("", home, name="home"),
     path("accounts/", include("accounts.urls")),
+    path("accounts/sso/", include("allauth.urls")),  # single sign-on (accounts/sso.py)
     path("course/", include("course.urls")),
     path("", include("workspace.urls")),
     path("recordings/", include("terminals.urls")),
