@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    # Berth as an LTI 1.3 tool: the platforms it trusts (pylti1p3's models), launches and grades
+    "pylti1p3.contrib.django.lti1p3_tool_config",
+    "lti",
 ]
 
 MIDDLEWARE = [

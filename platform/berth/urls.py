@@ -13,6 +13,7 @@ urlpatterns = [
     path("recordings/", include("terminals.urls")),
     path("console/", include("console.urls")),
     path("classes/", include("classes.urls")),
+    path("lti/", include("lti.urls")),  # LTI 1.3 launches from learning platforms
     path("studio/", include("studio.urls")),
     path("django-admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/operations.md)
