@@ -93,6 +93,10 @@ def test_a_platform_deep_links_a_day_launches_a_learner_into_it_and_gets_the_gra
     title = f"From containers to Kubernetes in 40 days, Day 2: {lesson_of(2).title}"
     expect(page.locator("#links a.launch")).to_have_text(title)
     assert role_of(User.objects.get(email="ines@lms.test")) == "instructor"
+    page.click("#add-content")  # and the whole course, as a link to its map
+    page.select_option("#lesson", "containers-to-kubernetes/")
+    page.click("#pick-day button[type=submit]")
+    expect(page.locator("#links a.launch").nth(1)).to_have_text("From containers to Kubernetes in 40 days")
     page.context.close()
 
     # The learner opens it from the platform and lands on Day 2, signed in to a new account.
@@ -106,6 +110,11 @@ def test_a_platform_deep_links_a_day_launches_a_learner_into_it_and_gets_the_gra
     assert role_of(lee) == "learner"
     link = GradeLink.objects.get(user=lee, lesson=lesson_of(2))
     assert link.service["lineitem"].endswith("/lineitems/0") and link.sent_at is None
+    page.goto(f"{lms}/course/?as=lee")
+    page.locator("#links a.launch").nth(1).click()
+    expect(page.locator("h2", has_text="Module 8")).to_be_visible()  # the course's map
+    assert page.url.endswith("/course/containers-to-kubernetes/")
+    assert User.objects.filter(email="lee@lms.test").count() == 1  # the same account, launched again
     page.context.close()
 
     # The day done (its lab and quiz, recorded as the checks and the quiz would): the worker

@@ -5,7 +5,7 @@ Each launch is verified by pylti1p3 (signature, nonce, state, deployment) before
 from django.contrib.auth import login as log_in
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -57,9 +57,10 @@ def launch(request):
         courses = Course.objects.prefetch_related("lessons")
         return render(request, "lti/pick.html", {"launch_id": message.get_launch_id(), "courses": courses})
     custom = data.get(CUSTOM_CLAIM) or {}
-    lesson = Lesson.objects.filter(course__slug=custom.get("berth_course"), day=custom.get("berth_day") or 0).first()
-    if lesson is None:
-        return redirect("home")  # a link to Berth itself, not to a day
+    course = Course.objects.filter(slug=custom.get("berth_course") or "").first()
+    lesson = course and course.lessons.filter(day=int(custom.get("berth_day") or 0)).first()
+    if not lesson:  # a link to a course's map, or to Berth itself
+        return redirect("course:map", course.slug) if course else redirect("home")
     if message.has_ags():
         GradeLink.objects.update_or_create(
             user=user,
@@ -86,16 +87,17 @@ def deep_link(request):
     if not message.is_deep_link_launch():
         return refused(request, "This launch does not ask for a link.")
     course_slug, _, day = request.POST.get("lesson", "").partition("/")
-    lesson = Lesson.objects.filter(course__slug=course_slug, day=int(day) if day.isdigit() else 0).first()
-    if lesson is None:
-        return refused(request, "Pick a day.")
-    resource = (
-        DeepLinkResource()
-        .set_url(request.build_absolute_uri(reverse("lti:launch")))
-        .set_title(f"{lesson.course.title}, Day {lesson.day}: {lesson.title}")
-        .set_custom_params({"berth_course": lesson.course.slug, "berth_day": str(lesson.day)})
-        .set_lineitem(LineItem().set_score_maximum(1).set_label(f"Day {lesson.day}: {lesson.title}"))
-    )
+    course = Course.objects.filter(slug=course_slug).first()
+    if course is None:
+        return refused(request, "Pick a course or a day.")
+    resource = DeepLinkResource().set_url(request.build_absolute_uri(reverse("lti:launch")))
+    if not day:  # the whole course: its map, no grade
+        resource.set_title(course.title).set_custom_params({"berth_course": course.slug})
+    else:
+        lesson = get_object_or_404(Lesson, course=course, day=int(day) if day.isdigit() else 0)
+        resource.set_title(f"{course.title}, Day {lesson.day}: {lesson.title}")
+        resource.set_custom_params({"berth_course": course.slug, "berth_day": str(lesson.day)})
+        resource.set_lineitem(LineItem().set_score_maximum(1).set_label(f"Day {lesson.day}: {lesson.title}"))
     return HttpResponse(message.get_deep_link().output_response_form([resource]))
 
 
