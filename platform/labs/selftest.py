@@ -2,9 +2,8 @@
 
 For each lab: fresh sandbox(es) -> files and setup -> every check must FAIL -> each step's
 solution then its check must PASS -> where a step has a sabotage script, it must make the check
-FAIL again -> teardown. Then, in fresh sandboxes set up the same way (brought up while the steps
-run), every transcript of the lesson that uses the lab is run and must print what the lesson
-shows (labs/transcripts.py).
+FAIL again -> teardown. Then, in fresh sandboxes set up the same way, every transcript of the
+lesson that uses the lab is run and must print what the lesson shows (labs/transcripts.py).
 Worker-side code: the sandboxes are brought up and checked by labs/runner.py, exactly as a
 learner's session is.
 """
@@ -48,9 +47,7 @@ def run_lab(
     lab: LabDef, host: str, say=lambda line: None, verbose: bool = False, keep: bool = False, parts: str = "all"
 ) -> LabRun:
     """Self-test one lab on `host`, through the same bring-up and checks as a learner's session;
-    then, in a fresh sandbox, the transcripts of the lesson that uses it (see run_transcripts).
-    The lesson's sandbox is brought up while the steps run: a bring-up keeps the CPU busy
-    (a cluster's most of all) and the steps mostly wait, so the two overlap well."""
+    then, in a fresh sandbox, the transcripts of the lesson that uses it (see run_transcripts)."""
     backend = get_backend(host)
     run = LabRun(lab.slug)
 
@@ -59,80 +56,55 @@ def run_lab(
         run.results.append(result)
         say(f"{lab.slug:<32} {step:<8} {phase:<22} {'ok' if ok else 'FAIL'} {result.seconds:6.1f}s {detail}")
 
+    if parts != "lesson":
+        with _sandboxes(lab, backend, record, say, keep) as ids:
+            if ids:
+                _run_steps(lab, backend, ids, record, say, verbose)
     transcripts = lesson_transcripts(lab) if parts != "steps" else []
-    lesson_runs = any(not t.skip for t in transcripts)
-    with ThreadPoolExecutor(max_workers=1) as side:
-        lesson = None
-        if parts != "lesson":
-            steps = _bring_up(lab, backend, record)
-            if lesson_runs:
-                lesson = side.submit(_bring_up, lab, backend, record, "lesson")
-            try:
-                with _kept_or_removed(lab, backend, steps, say, keep):
-                    if steps.up:
-                        _run_steps(lab, backend, steps.ids, record, say, verbose)
-            except BaseException:  # the lesson's sandboxes are not left behind either
-                if lesson:
-                    with _kept_or_removed(lab, backend, lesson.result(), say, keep):
-                        pass
-                raise
-        if lesson_runs:
-            sandboxes = lesson.result() if lesson else _bring_up(lab, backend, record, "lesson")
-            with _kept_or_removed(lab, backend, sandboxes, say, keep):
-                if sandboxes.up:
-                    run_transcripts(lab, backend, sandboxes.ids, transcripts, record, say, verbose)
-        elif parts == "lesson":  # nothing of the lesson's runs here: not a failure
-            record("-", "lesson transcripts", True, time.monotonic(), f"none to run ({len(transcripts)} skipped)")
+    if any(not t.skip for t in transcripts):
+        with _sandboxes(lab, backend, record, say, keep, what="lesson") as ids:
+            if ids:
+                run_transcripts(lab, backend, ids, transcripts, record, say, verbose)
+    elif parts == "lesson":  # nothing of the lesson's runs here: not a failure
+        record("-", "lesson transcripts", True, time.monotonic(), f"none to run ({len(transcripts)} skipped)")
     return run
 
 
-@dataclass
-class Sandboxes:
-    prefix: str
-    network: str | None
-    ids: dict[str, str] = field(default_factory=dict)  # node -> sandbox id, as far as they were created
-    up: bool = False  # every node created and the lab's setup done
-
-
-def _bring_up(lab: LabDef, backend, record, what: str = "labtest") -> Sandboxes:
-    """The lab's sandboxes, brought up and set up as for a learner (up is False when that failed,
-    recorded)."""
+@contextmanager
+def _sandboxes(lab: LabDef, backend, record, say, keep: bool, what: str = "labtest"):
+    """The lab's sandboxes, brought up and set up as for a learner ({} when that failed, recorded),
+    removed afterwards unless kept for an author to explore."""
     prefix = f"{settings.SANDBOX_PREFIX}-{what}-{uuid.uuid4().hex[:8]}"
     labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.labtest": lab.slug}
-    sandboxes = Sandboxes(prefix, f"{prefix}-net" if len(lab.nodes) > 1 else None)
+    network = f"{prefix}-net" if len(lab.nodes) > 1 else None
+    ids: dict[str, str] = {}
     started = time.monotonic()
+    up = False
     try:
         runner.bring_up(
             backend,
             lab,
             names={node: f"{prefix}-{node}" for node in lab.nodes},
             labels=labels,
-            network=sandboxes.network,
-            created=sandboxes.ids.__setitem__,
+            network=network,
+            created=ids.__setitem__,
         )
         record("-", "sandbox + setup" if what == "labtest" else f"{what} sandbox", True, started)
-        sandboxes.up = True
+        up = True
     except runner.SetupFailed as e:
         record("-", "setup", False, started, f"exit {e.result.exit_code}: {last_line(e.result)}")
     except SandboxError as e:
         record("-", "sandbox", False, started, str(e)[:200])
-    return sandboxes
-
-
-@contextmanager
-def _kept_or_removed(lab: LabDef, backend, sandboxes: Sandboxes, say, keep: bool):
-    """Removes the sandboxes afterwards, unless they are kept for an author to explore."""
     try:
-        yield sandboxes
+        yield ids if up else {}
     finally:
         if keep:  # an author explores the sandbox by hand, then removes it
-            prefix, network = sandboxes.prefix, sandboxes.network
-            for node in sandboxes.ids:
+            for node in ids:
                 say(f"{lab.slug:<32} kept: docker exec -it {prefix}-{node} bash")
-            remove = f"docker rm -f {' '.join(f'{prefix}-{n}' for n in sandboxes.ids)}"
+            remove = f"docker rm -f {' '.join(f'{prefix}-{n}' for n in ids)}"
             say(f"{lab.slug:<32} remove with: {remove}" + (f" && docker network rm {network}" if network else ""))
         else:
-            runner.tear_down(backend, sandboxes.ids, sandboxes.network)
+            runner.tear_down(backend, ids, network)
 
 
 def _run_steps(lab: LabDef, backend, ids: dict[str, str], record, say, verbose: bool) -> None:
