@@ -50,6 +50,7 @@ def bring_up(
     resume: Callable[[], dict[str, str] | None] | None = None,
     claim: Callable[[], dict[str, str] | None] | None = None,
     created: Callable[[str, str], None] = lambda node, sandbox_id: None,
+    ready_timeout: int | None = None,
 ) -> dict[str, str]:
     """Bring every node of `lab` up; return {node: sandbox id}.
 
@@ -58,6 +59,7 @@ def bring_up(
     holding their work ({node: id}), or None. claim(): sandboxes to use as they are, {node: id}
     (a warm sandbox or cluster, or what an earlier try of this start made), or None. created(node,
     id): called as soon as a node's sandbox exists, so that a retried task or the reaper can find it.
+    ready_timeout: seconds each node may take to be ready (default: settings.SANDBOX_READY_TIMEOUT).
     """
     progress("creating", 10, "Creating your sandbox")
     ready = resume() if resume else None
@@ -76,7 +78,7 @@ def bring_up(
     for node in lab.nodes:
         backend.wait_ready(
             ids[node],
-            settings.SANDBOX_READY_TIMEOUT,
+            ready_timeout or settings.SANDBOX_READY_TIMEOUT,
             lambda phase: progress("starting", PHASE_PROGRESS.get(phase, 50), phase.capitalize()),
         )
     if ready:  # a resumed sandbox is already set up, and holds the learner's work
