@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,53 @@ def memory_backend(settings):
     yield get_backend("local")
     MemoryBackend.engines.clear()
     get_backend.cache_clear()
+
+
+# --- peers the tests run: a browser, an identity provider, a learning platform -----------------
+CHROMIUM = os.environ.get("BERTH_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def chromium():
+    """Debian's Chromium, headless, for a test of its own (test_e2e.py shares one per module)."""
+    from playwright.sync_api import sync_playwright
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM between page actions, as in test_e2e
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+def peer_env(settings_module: str, **extra: str) -> dict:
+    """The environment of a Django project of the tests' own (tests/idp/, tests/lms/)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "PYTHONPATH": str(ROOT), **extra}
+    env.pop("DEBUG", None)
+    return env
+
+
+@contextmanager
+def peer_server(env: dict, port: int, name: str, ready_url: str):
+    """That project served on 127.0.0.1:port (log: var/log/NAME.log) until the block ends."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(LOGS / f"{name}.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _http_ok(ready_url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start in 30 s:\n{(LOGS / f'{name}.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 # --- the real stack ------------------------------------------------------------------------------

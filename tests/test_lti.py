@@ -4,7 +4,6 @@ deep linking; a learner launches it from the platform and lands on the day, sign
 done, Berth's worker sends the grade back (Assignment and Grade Services) and the platform has it."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,63 +11,32 @@ import time
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.conftest import LOGS, ROOT, free_port
+from tests.conftest import ROOT, free_port, peer_env, peer_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.stack, pytest.mark.e2e]
-
-CHROMIUM = os.environ.get("BERTH_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture
 def learning_platform(tmp_path, stack):
-    import requests
-
     port = free_port()
     url = f"http://127.0.0.1:{port}"  # the same site as Berth's test server, as a real one would be set up for
     state = tmp_path / "lms"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.lms.settings", "PYTHONPATH": str(ROOT)}
-    env.update({"LMS_STATE": str(state), "LMS_URL": url, "BERTH_URL": stack.http})
-    env.pop("DEBUG", None)
+    env = peer_env("tests.lms.settings", LMS_STATE=str(state), LMS_URL=url, BERTH_URL=stack.http)
     subprocess.run([sys.executable, "-m", "tests.lms.seed"], cwd=ROOT, env=env, check=True)
-    LOGS.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=env,
-        stdout=open(LOGS / "learning-platform.log", "w"),
-        stderr=subprocess.STDOUT,
-    )
-    for _ in range(150):
-        try:
-            if requests.get(f"{url}/jwks/", timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    call_command(
-        "lti_register",
-        title="Test platform",
-        issuer=url,
-        client_id="berth-tool",
-        deployment_id=["deployment-1"],
-        login_url=f"{url}/authorize/",
-        token_url=f"{url}/token/",
-        keyset_url=f"{url}/jwks/",
-    )
-    yield url, state
-    server.terminate()
-    server.wait(10)
-
-
-@pytest.fixture
-def chromium():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    with peer_server(env, port, "learning-platform", f"{url}/jwks/"):
+        call_command(
+            "lti_register",
+            title="Test platform",
+            issuer=url,
+            client_id="berth-tool",
+            deployment_id=["deployment-1"],
+            login_url=f"{url}/authorize/",
+            token_url=f"{url}/token/",
+            keyset_url=f"{url}/jwks/",
+        )
+        yield url, state
 
 
 def test_a_platform_deep_links_a_day_launches_a_learner_into_it_and_gets_the_grade(

@@ -2,21 +2,17 @@
 (django-oidc-provider, run as a server of its own: tests/idp/): a learner and an instructor
 sign in through it, get accounts named by the provider and roles from their groups."""
 
-import os
 import subprocess
 import sys
-import time
 
 import pytest
-import requests
 from django.contrib.auth.models import User
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.roles import role_of
 from accounts.sso import role_from_claims
-from tests.conftest import LOGS, ROOT, free_port
+from tests.conftest import ROOT, free_port, peer_env, peer_server
 
-CHROMIUM = os.environ.get("BERTH_CHROMIUM", "/usr/bin/chromium")
 CLIENT_ID, CLIENT_SECRET = "berth-test", "berth-test-secret-0123456789"
 
 
@@ -25,35 +21,12 @@ def identity_provider(tmp_path, live_server, settings):
     """The provider, seeded with Berth as its client and two users, and Berth configured for it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.idp.settings",
-        "PYTHONPATH": str(ROOT),
-        "IDP_DB": str(tmp_path / "idp.sqlite3"),
-        "IDP_URL": url,
-    }
-    env.pop("DEBUG", None)
+    env = peer_env("tests.idp.settings", IDP_DB=str(tmp_path / "idp.sqlite3"), IDP_URL=url)
     run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True}
     subprocess.run([sys.executable, "-m", "django", "migrate", "--noinput"], **run)
     callback = f"{live_server.url}/accounts/sso/oidc/sso/login/callback/"
     users = ["lee:lee-idp-pass-1:", "terry:terry-idp-pass-1:staff,platform-teachers"]
     subprocess.run([sys.executable, "-m", "tests.idp.seed", callback, CLIENT_ID, CLIENT_SECRET, *users], **run)
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = open(LOGS / "identity-provider.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    discovery = f"{url}/openid/.well-known/openid-configuration"
-    for _ in range(150):
-        try:
-            if requests.get(discovery, timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
     settings.OIDC_SERVER_URL = f"{url}/openid"
     settings.OIDC_ROLES = {"platform-teachers": "instructor"}
     app = {"provider_id": "sso", "name": "Test IdP", "client_id": CLIENT_ID, "secret": CLIENT_SECRET}
@@ -61,23 +34,13 @@ def identity_provider(tmp_path, live_server, settings):
     settings.SOCIALACCOUNT_PROVIDERS = {
         "openid_connect": {**settings.SOCIALACCOUNT_PROVIDERS["openid_connect"], "APPS": [app]}
     }
+
     def idp_python(code):  # run code in the provider's own database
         script = f"import django; django.setup()\nfrom django.contrib.auth.models import User, Group\n{code}"
         subprocess.run([sys.executable, "-c", script], **run)
 
-    yield idp_python
-    server.terminate()
-    server.wait(10)
-
-
-@pytest.fixture
-def chromium():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM between page actions, as in test_e2e
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    with peer_server(env, port, "identity-provider", f"{url}/openid/.well-known/openid-configuration"):
+        yield idp_python
 
 
 def sign_in_through_the_provider(browser, live_server, username, password):

@@ -28,22 +28,21 @@ def taught_or_404(request, class_id: int) -> Classroom:
 @require_GET
 @login_required
 def index(request):
-    teaching = request.user.has_perm("classes.teach_classes")
+    form = ClassroomForm() if request.user.has_perm("classes.teach_classes") else None
+    return index_page(request, form)
+
+
+def index_page(request, form: ClassroomForm | None, status: int = 200):
+    """The classes the user teaches (every class, for an admin) and those they are in; the new
+    class form for a teacher, blank or with its errors."""
     taught = Classroom.objects.none()
     if request.user.has_perm("sandboxes.manage_sandboxes"):
         taught = Classroom.objects.all()
-    elif teaching:
+    elif form is not None:
         taught = Classroom.objects.filter(teacher=request.user)
     joined = Classroom.objects.filter(memberships__user=request.user).select_related("course", "teacher")
-    return render(
-        request,
-        "classes/index.html",
-        {
-            "taught": taught.select_related("course", "teacher"),
-            "joined": joined,
-            "form": ClassroomForm() if teaching else None,
-        },
-    )
+    context = {"taught": taught.select_related("course", "teacher"), "joined": joined, "form": form}
+    return render(request, "classes/index.html", context, status=status)
 
 
 @require_POST
@@ -52,9 +51,7 @@ def index(request):
 def create(request):
     form = ClassroomForm(request.POST)
     if not form.is_valid():
-        joined = Classroom.objects.filter(memberships__user=request.user)
-        taught = Classroom.objects.filter(teacher=request.user)
-        return render(request, "classes/index.html", {"taught": taught, "joined": joined, "form": form}, status=400)
+        return index_page(request, form, status=400)
     classroom = form.save(commit=False)
     classroom.teacher = request.user
     classroom.save()

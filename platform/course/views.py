@@ -31,13 +31,10 @@ def home(request):
     cards = []
     for course in Course.objects.prefetch_related("lessons"):
         lessons = list(course.lessons.all())
-        done = sum(1 for lesson in lessons if states.get(lesson.pk) == "done")
         cards.append(
             {
                 "course": course,
-                "total": len(lessons),
-                "done": done,
-                "percent": round(100 * done / len(lessons)) if lessons else 0,
+                **days_done(lessons, states),
                 "continue_lesson": continue_lesson(request.user, course),
                 "started": any(lesson.pk in states for lesson in lessons),
             }
@@ -54,7 +51,6 @@ def course_map(request, course: str | None = None):
     states = day_states(request.user)
     modules = course.modules.prefetch_related("lessons")
     lessons = [lesson for module in modules for lesson in module.lessons.all()]
-    done = sum(1 for lesson in lessons if states.get(lesson.pk) == "done")
     rows = [
         (module, [(lesson, states.get(lesson.pk, "not started")) for lesson in module.lessons.all()])
         for module in modules
@@ -67,13 +63,17 @@ def course_map(request, course: str | None = None):
             "course": course,
             "courses": Course.objects.count(),
             "modules": rows,
-            "done": done,
-            "total": len(lessons),
-            "percent": round(100 * done / len(lessons)) if lessons else 0,
+            **days_done(lessons, states),
             "continue_lesson": continue_lesson(request.user, course),
             "streak": streak(request.user, course=course),
         },
     )
+
+
+def days_done(lessons: list[Lesson], states: dict[int, str]) -> dict:
+    """total, done and percent of these lessons, for a course's card and its map."""
+    done = sum(1 for lesson in lessons if states.get(lesson.pk) == "done")
+    return {"total": len(lessons), "done": done, "percent": round(100 * done / len(lessons)) if lessons else 0}
 
 
 def continue_lesson(user, course: Course) -> Lesson | None:

@@ -9,14 +9,12 @@ import django
 
 def main(redirect_uri, client_id, client_secret, *users):
     django.setup()
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from django.contrib.auth.models import Group, User
     from oidc_provider.models import Client, ResponseType, RSAKey
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    RSAKey.objects.create(key=pem.decode())
+    from tests.keys import rsa_key_pems
+
+    RSAKey.objects.create(key=rsa_key_pems()[0])
     client = Client.objects.create(
         name="Berth",
         client_type="confidential",
