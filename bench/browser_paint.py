@@ -99,7 +99,7 @@ def main():
             page.fill("#id_username", "bench")
             page.fill("#id_password", common.PASSWORD)
             page.click("button[type=submit]")
-            page.wait_for_url(f"{stack.http}/course/")
+            page.wait_for_url(f"{stack.http}/")  # the home page: the courses, each with progress
             page.goto(stack.http + day)  # first visit: the browser's cache and the server's templates
             for _ in range(loads):
                 t0 = time.perf_counter()
