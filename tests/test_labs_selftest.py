@@ -8,9 +8,9 @@ from django.core.management.base import CommandError
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]  # sandbox sizes are platform limits, kept in the database
 
 
-@pytest.mark.timeout(3600)  # every lab of both courses and their lessons, four at a time
+@pytest.mark.timeout(3600)  # every lab of both courses and their lessons, five at a time
 def test_every_lab_passes_its_self_test(docker_engine, capsys, tmp_path):
-    call_command("labtest", "--parallel", "4", "--junit", str(tmp_path / "labtest.xml"))
+    call_command("labtest", "--parallel", "5", "--junit", str(tmp_path / "labtest.xml"))
     out = capsys.readouterr().out
     with capsys.disabled():  # the total and the slowest five, in CI's log
         print("\n" + out[out.rindex("\n", 0, out.rindex("labs passed")) :].strip())

@@ -3,7 +3,7 @@
 import pytest
 from django.conf import settings
 
-from sandboxes.backends.base import SandboxSpec
+from sandboxes.backends.base import SandboxError, SandboxSpec
 from sandboxes.models import LabSession
 from tests.helpers import lesson_of
 
@@ -55,6 +55,22 @@ def test_a_hanging_script_is_stopped_at_its_timeout(backend, sandbox):
     sid = sandbox("hang", "standard")
     result = backend.exec(sid, "sleep 60 & wait", timeout=2)
     assert result.timed_out and result.exit_code == 124
+
+
+def test_waiting_for_a_sandbox_reports_each_phase_once_then_its_failure(backend, sandbox):
+    # A stand-in for an image's berth-init, driven from outside: phases, then a failure marker.
+    sid = sandbox("phases", "standard")
+    backend.exec(sid, "mkdir -p /run/berth /usr/local/sbin && printf '#!/bin/sh\\n' > /usr/local/sbin/berth-init"
+                      " && chmod +x /usr/local/sbin/berth-init && echo 'starting engine' > /run/berth/phase",
+                 timeout=10)  # fmt: skip
+    script = "sleep 1; echo 'loading images' > /run/berth/phase; sleep 1; echo 'no disk left' > /run/berth/failed"
+    backend.exec(sid, f"(setsid sh -c \"{script}\" > /dev/null 2>&1 &)", timeout=10)
+    phases = []
+    with pytest.raises(SandboxError, match="failed to start: no disk left"):
+        backend.wait_ready(sid, 30, phases.append)
+    assert phases == ["starting engine", "loading images"]
+    backend.exec(sid, "rm /run/berth/failed; touch /run/berth/ready", timeout=10)
+    backend.wait_ready(sid, 30, phases.append)  # ready: returns at once
 
 
 def test_standard_sandbox_has_no_network_no_docker_socket_and_no_new_privileges(backend, sandbox):

@@ -71,7 +71,7 @@ def run_lab(
 
 
 # The self-test proves content, not start speed (bench/ measures that against its promise): with
-# four labs at once on two cores, a three-node cluster may take longer than a learner's limit.
+# five labs at once on two cores, a three-node cluster may take longer than a learner's limit.
 SELFTEST_READY_TIMEOUT = 420
 
 
