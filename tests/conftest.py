@@ -376,13 +376,16 @@ DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
 
 def pytest_collection_modifyitems(config, items):
     """BERTH_TEST_DATABASE_ONLY=1 (the PostgreSQL pass of scripts/test) keeps only the tests that
-    reach the database: a test of the sandbox backend alone proves nothing new on another one."""
+    reach the database, and of those that start sandboxes only the ones marked `database` (whose
+    subject is the database: claims, locks, outages): a test of sandboxes or terminals that merely
+    records what it did proves nothing new on another database, and costs CI minutes."""
     if os.environ.get("BERTH_TEST_DATABASE_ONLY") != "1":
         return
     kept, dropped = [], []
     for item in items:
         uses_db = item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(item.fixturenames)
-        (kept if uses_db else dropped).append(item)
+        about_db = not item.get_closest_marker("docker") or item.get_closest_marker("database")
+        (kept if uses_db and about_db else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

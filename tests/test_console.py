@@ -11,7 +11,7 @@ from console.models import AuditEvent
 from sandboxes.models import LabSession, Sandbox, SandboxHost
 from tests.helpers import save_test_lab
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.database]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sandboxes.tasks import provision_session
 from tests.conftest import LOGS, database_url, start_worker
 from tests.helpers import save_test_lab, save_test_lesson
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.database]
 
 
 @pytest.fixture

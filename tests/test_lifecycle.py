@@ -15,7 +15,7 @@ from sandboxes.backends import get_backend
 from sandboxes.models import LabSession, Sandbox, SandboxHost, WarmSandbox
 from tests.helpers import save_test_lab
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.database]
 
 
 def make_lab(slug="life", profile="standard", nodes=("node1",)):

@@ -18,7 +18,7 @@ from studio.models import ContentVersion, SelfTestRun
 from tests.conftest import LOGS, start_worker
 from tests.helpers import Browser, events_until, save_test_lab, save_test_lesson
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.stack]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.stack, pytest.mark.database]
 
 FINAL = ("passed", "failed", "error")
 HONEST_STEP = {"check": "test -f /root/done", "solution": "touch /root/done", "sabotage": "rm /root/done"}
