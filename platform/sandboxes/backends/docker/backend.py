@@ -280,6 +280,7 @@ class DockerBackend(SandboxBackend):
             return  # already gone
         if info["State"].get("Running"):
             self.thaw(sandbox_id)
+            self._let_it_die(sandbox_id, info["HostConfig"])
         try:
             with engine_call(f"remove {sandbox_id}", done_if=(GONE, CONFLICT)):  # 409: removal in progress
                 self.api.remove_container(sandbox_id, force=True, v=True)
@@ -292,6 +293,18 @@ class DockerBackend(SandboxBackend):
             if mount.get("Type") == "volume":
                 with engine_call(f"remove volume {mount['Name']}", done_if=(GONE,)):
                     self.api.remove_volume(mount["Name"], force=True)
+
+    def _let_it_die(self, sandbox_id: str, host_config: dict) -> None:
+        """Give a slowed sandbox (sandboxes/pressure.py) one CPU and the usual weight before it is
+        killed: its processes need CPU to exit, and a fork bomb's thousands of them, at 0.1 CPU
+        and the least weight on a busy host, outlast the engine's wait for the exit (the removal
+        fails and the bomb lives on)."""
+        if (host_config.get("NanoCpus") or 0) >= 1e9 and (host_config.get("CpuShares") or 1024) >= 1024:
+            return
+        try:
+            self.set_cpu(sandbox_id, max(1.0, (host_config.get("NanoCpus") or 0) / 1e9), 1024)
+        except EngineError as e:  # removed meanwhile, or being removed: the removal says
+            log.info("could not lift %s's CPU limit before removing it: %s", sandbox_id[:12], e)
 
     def _own_containers(self) -> list[dict]:
         with engine_call(f"list the sandboxes of {self.host}"):
