@@ -108,7 +108,7 @@ def test_a_lesson_transcript_that_the_sandbox_does_not_print_fails_labtest(docke
 
 
 def test_the_self_test_alternates_clusters_with_other_labs_longest_first():
-    """Starting clusters is the costly part: with four labs at once, about two are Kubernetes."""
+    """Starting clusters is the costly part: of the labs run at once, about half are Kubernetes."""
     from types import SimpleNamespace
 
     from labs.selftest import in_test_order
