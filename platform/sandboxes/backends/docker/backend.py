@@ -211,6 +211,7 @@ class DockerBackend(SandboxBackend):
 
         One exec watches the marker from inside: an exec costs the engine tens of milliseconds of
         CPU, so polling with one every 0.1 s took a good part of a core from the boot it waited for."""
+        self._check_running(sandbox_id)  # one that exited at once: its logs say why, an exec would not
         result = self._run(sandbox_id, ["sh", "-c", READY_WATCH], timeout=timeout, on_output=lambda line: (
             progress(line.removeprefix("phase ")) if line.startswith("phase ") else None
         ))  # fmt: skip
@@ -219,11 +220,14 @@ class DockerBackend(SandboxBackend):
         if result.exit_code == 2:
             failed = [line.removeprefix("failed ") for line in result.output.splitlines() if line.startswith("failed ")]
             raise SandboxError(f"{sandbox_id} failed to start: {' '.join(failed).strip()}")
-        if not self.poll(sandbox_id):
-            raise SandboxError(f"{sandbox_id} exited while starting: {self._tail_logs(sandbox_id)}")
+        self._check_running(sandbox_id)
         raise SandboxError(
             f"{sandbox_id} not ready after {timeout:.0f} s", "The sandbox took too long to start. Please try again."
         )
+
+    def _check_running(self, sandbox_id: str) -> None:
+        if not self.poll(sandbox_id):
+            raise SandboxError(f"{sandbox_id} exited while starting: {self._tail_logs(sandbox_id)}")
 
     def rename(self, sandbox_id: str, name: str) -> None:
         with engine_call(f"rename {sandbox_id} to {name}", "The sandbox could not be started."):
