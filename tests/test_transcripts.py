@@ -79,7 +79,9 @@ def test_a_block_runs_as_one_script_and_its_outputs_are_split_per_command(tmp_pa
 
     block = transcripts.parse("```\n$ cd /tmp && echo one\none\n$ pwd; echo two >&2\n/tmp\ntwo\n```\n", "x.md")[0]
     script = transcripts.script(block).replace(transcripts.CWD_FILE, str(tmp_path / "cwd"))
-    printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout
+    script = script.replace(transcripts.OUTPUT_FILE, str(tmp_path / "out"))
+    assert subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout == ""
+    printed = (tmp_path / "out").read_text()
     outs = transcripts.outputs(block, printed)
     assert outs == [["one"], ["/tmp", "two"]]
     assert (tmp_path / "cwd").read_text().strip() == "/tmp"

@@ -212,23 +212,24 @@ def run_transcripts(lab: LabDef, backend, ids: dict[str, str], blocks, record, s
             record(where, "lesson transcript", False, t, f"{block.where}: the lab has no node {node!r}")
             continue
         result = backend.exec(ids[node], transcripts.script(block), timeout=TRANSCRIPT_TIMEOUT)
+        printed = read_output(backend, ids[node])
         problem = ""
         if block.runnable:
             if result.exit_code != 0:
-                for text in result.output.splitlines()[-10:]:
+                for text in printed.splitlines()[-10:]:
                     say(f"{lab.slug:<32} {where:<8} | {text}")
                 problem = f"{block.where}: the runnable block exited {result.exit_code}"
             record(where, "lesson runnable block", not problem, t, problem)
             continue
-        for command, printed in zip(block.commands, transcripts.outputs(block, result.output), strict=True):
-            ok, line = transcripts.matches(command.expected, printed)
+        for command, lines in zip(block.commands, transcripts.outputs(block, printed), strict=True):
+            ok, line = transcripts.matches(command.expected, lines)
             if verbose or not ok:
-                for text in printed:
+                for text in lines:
                     say(f"{lab.slug:<32} {where:<8} | {text}")
             if not ok:
                 shown = [e for e in command.expected if e.strip()]
                 wanted = shown[line] if line < len(shown) else "(no more lines)"
-                got = " | ".join(text.strip() for text in printed if text.strip())
+                got = " | ".join(text.strip() for text in lines if text.strip())
                 problem = (
                     f"{block.path}:{command.line}: `{command.text.splitlines()[0]}` printed other output "
                     f"(from the lesson's line {line + 1} of it: {wanted.strip()[:100]!r}; "
@@ -236,6 +237,16 @@ def run_transcripts(lab: LabDef, backend, ids: dict[str, str], blocks, record, s
                 )
                 break
         record(where, "lesson transcript", not problem, t, problem)
+
+
+def read_output(backend, sandbox_id: str, tries: int = 3) -> str:
+    """What a block's script printed: its output file, read again if a read came back without
+    the first command's mark (the file starts with it: the read's own output was lost)."""
+    for _ in range(tries):
+        printed = backend.exec(sandbox_id, transcripts.READ_OUTPUT, timeout=30).output
+        if printed.startswith(transcripts.MARK):
+            return printed
+    return printed
 
 
 def last_line(result: ExecResult) -> str:

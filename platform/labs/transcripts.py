@@ -184,12 +184,16 @@ def matches(expected: list[str], actual: list[str]) -> tuple[bool, int]:
 # --- running -----------------------------------------------------------------------------------
 MARK = "\x1eberth-transcript-command\x1e"
 CWD_FILE = "/tmp/.berth-transcript-cwd"
+# The block's output goes to a file, read back by a second exec: under load the engine can lose
+# the whole output of an exec (moby/moby#27289); a read that lost it is simply read again.
+OUTPUT_FILE = "/tmp/.berth-transcript-output"
+READ_OUTPUT = f"cat {OUTPUT_FILE}"
 
 
 def script(transcript: Transcript) -> str:
-    """One bash script for a block: each command's output after a mark, stdin closed, the working
-    directory taken from the block before and left for the next."""
-    lines = [f'cd "$(cat {CWD_FILE} 2>/dev/null || echo /root)"']
+    """One bash script for a block: each command's output after a mark, into OUTPUT_FILE, stdin
+    closed, the working directory taken from the block before and left for the next."""
+    lines = [f"exec > {OUTPUT_FILE} 2>&1", f'cd "$(cat {CWD_FILE} 2>/dev/null || echo /root)"']
     for command in transcript.commands:
         lines.append(f"printf '{MARK}\\n'")
         lines.append("{\n" + command.text + "\n} < /dev/null 2>&1")
@@ -198,7 +202,7 @@ def script(transcript: Transcript) -> str:
 
 
 def outputs(transcript: Transcript, printed: str) -> list[list[str]]:
-    """What each command printed, from a run of script(transcript)."""
+    """What each command printed, from what a run of script(transcript) left in OUTPUT_FILE."""
     chunks = printed.split(MARK + "\n")[1:]
     chunks += [""] * (len(transcript.commands) - len(chunks))  # a block stopped by its timeout
     return [chunk.splitlines() for chunk in chunks[: len(transcript.commands)]]
