@@ -68,9 +68,13 @@ def test_a_platform_deep_links_a_day_launches_a_learner_into_it_and_gets_the_gra
     page.context.close()
 
     # The learner opens it from the platform and lands on Day 2, signed in to a new account.
-    page = chromium.new_context().new_page()
-    page.goto(f"{lms}/course/?as=lee")
-    page.click("#links a.launch")
+    # Berth's links ask for a window of their own (its pages are not to be framed).
+    context = chromium.new_context()
+    course_page = context.new_page()
+    course_page.goto(f"{lms}/course/?as=lee")
+    with context.expect_page() as opened:
+        course_page.click("#links a.launch")
+    page = opened.value
     expect(page.locator("h1")).to_contain_text("Day 2")
     assert page.url.endswith("/course/containers-to-kubernetes/day/2/")
     lee = User.objects.get(email="lee@lms.test")
@@ -78,8 +82,9 @@ def test_a_platform_deep_links_a_day_launches_a_learner_into_it_and_gets_the_gra
     assert role_of(lee) == "learner"
     link = GradeLink.objects.get(user=lee, lesson=lesson_of(2))
     assert link.service["lineitem"].endswith("/lineitems/0") and link.sent_at is None
-    page.goto(f"{lms}/course/?as=lee")
-    page.locator("#links a.launch").nth(1).click()
+    with context.expect_page() as opened:  # Berth's pages keep their window to themselves (COOP)
+        course_page.locator("#links a.launch").nth(1).click()
+    page = opened.value
     expect(page.locator("h2", has_text="Module 8")).to_be_visible()  # the course's map
     assert page.url.endswith("/course/containers-to-kubernetes/")
     assert User.objects.filter(email="lee@lms.test").count() == 1  # the same account, launched again

@@ -23,6 +23,15 @@ CUSTOM_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/custom"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 
 
+class NewWindowLink(DeepLinkResource):
+    """A link the platform is asked to open in a window of its own (deep linking's `window`):
+    the terminal wants the whole window, and Berth's pages refuse to be framed by another site
+    (X-Frame-Options: DENY), so that none can lay itself over a learner's terminal."""
+
+    def to_dict(self):
+        return {**super().to_dict(), "window": {"targetName": "berth"}}
+
+
 def storage():
     return DjangoCacheDataStorage()  # the launch's state, shared by every web process
 
@@ -90,7 +99,7 @@ def deep_link(request):
     course = Course.objects.filter(slug=course_slug).first()
     if course is None:
         return refused(request, "Pick a course or a day.")
-    resource = DeepLinkResource().set_url(request.build_absolute_uri(reverse("lti:launch")))
+    resource = NewWindowLink().set_url(request.build_absolute_uri(reverse("lti:launch")))
     if not day:  # the whole course: its map, no grade
         resource.set_title(course.title).set_custom_params({"berth_course": course.slug})
     else:

@@ -97,11 +97,18 @@ class Launch(LTIAdvantageMessageLaunchAbstract):
         )
 
 
+def window(link: dict) -> str:
+    """A link the tool asked to have opened in a window of its own opens in one, as platforms do."""
+    target = (link.get("window") or {}).get("targetName")
+    return f' target="{escape(target)}"' if target else ""
+
+
 def course(request):
     """The course page: its Berth links, each opened as the user in `as`, and "add content"."""
     who = request.GET.get("as", "lee")
     rows = "".join(
-        f'<li><a class="launch" href="/start/?{urlencode({"as": who, "link": n})}">{escape(link["title"])}</a></li>'
+        f'<li><a class="launch" href="/start/?{urlencode({"as": who, "link": n})}"{window(link)}>'
+        f"{escape(link['title'])}</a></li>"
         for n, link in enumerate(links())
     )
     add = f'<a id="add-content" href="/start/?{urlencode({"as": who, "deeplink": 1})}">Add Berth content</a>'
@@ -156,6 +163,9 @@ def scores(request, n):
 def deep_link_return(request):
     """Berth's deep-linking response: each item becomes a link of the course, with a gradebook column."""
     items = Platform().validate_deeplinking_resp(request.POST.dict())
-    saved = links() + [{"title": item.get("title", ""), "custom": item.get("custom", {})} for item in items]
+    saved = links() + [
+        {"title": item.get("title", ""), "custom": item.get("custom", {}), "window": item.get("window")}
+        for item in items
+    ]
     (STATE / "links.json").write_text(json.dumps(saved))
     return HttpResponseRedirect("/course/?as=ines")
