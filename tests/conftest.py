@@ -122,6 +122,20 @@ def backend(docker_engine):
     return get_backend("local")
 
 
+@pytest.fixture(scope="session")
+def kube_host(docker_engine, django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real two-node Kubernetes cluster for the Kubernetes backend (tests/kube_host.py), once
+    per session."""
+    from sandboxes.backends import get_backend
+    from tests import kube_host as host
+
+    backend = get_backend("local")
+    with django_db_blocker.unblock():  # the nodes' limits may be the console's
+        cluster = host.start(backend, tmp_path_factory.mktemp("kube-host"))
+    yield cluster
+    host.stop(backend, cluster)
+
+
 @pytest.fixture
 def memory_backend(settings):
     """The in-memory twin of a sandbox engine (sandboxes/backends/memory.py), for tests of the

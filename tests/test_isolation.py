@@ -23,7 +23,7 @@ from django.conf import settings
 
 from sandboxes.backends.base import SandboxError, SandboxSpec
 from sandboxes.backends.docker import profiles
-from sandboxes.backends.docker.backend import MAX_EXEC_OUTPUT
+from sandboxes.backends.inside import MAX_EXEC_OUTPUT
 
 pytestmark = pytest.mark.docker
 

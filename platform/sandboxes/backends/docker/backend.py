@@ -20,11 +20,9 @@ from django.conf import settings
 from sandboxes.backends.base import ExecResult, SandboxBackend, SandboxError, SandboxInfo, SandboxSpec, Tty
 from sandboxes.backends.docker import cgroups, images, profiles, usage
 from sandboxes.backends.docker.errors import CONFLICT, GONE, NOT_MODIFIED, EngineError, engine_call
+from sandboxes.backends.inside import READY_WATCH, ExecOutput, failure_of, phase_of
 
 log = logging.getLogger(__name__)
-MAX_EXEC_OUTPUT = 64 * 1024  # what a check may print; the rest is cut (and not streamed)
-TRUNCATED_NOTE = f"[output cut after {MAX_EXEC_OUTPUT // 1024} KiB]"
-KEEP_OUTPUT = MAX_EXEC_OUTPUT - len(TRUNCATED_NOTE) - 1  # room for the note: the total stays within the cap
 SESSION_BRIDGE_PREFIX = "bth"
 
 
@@ -57,19 +55,6 @@ def ensure_host_firewall() -> None:
         if not ok and tool == "iptables":
             raise SandboxError("cannot install the firewall rules for session networks (is iptables there?)")
 
-
-# Inside a sandbox: wait for berth-init's marker, printing each phase once ("phase ..."), or its
-# failure ("failed ...", exit 2). A sandbox without berth-init (the standard profile) is ready.
-READY_WATCH = """
-last=
-while :; do
-  if [ -e /run/berth/failed ]; then echo "failed $(cat /run/berth/failed)"; exit 2; fi
-  if [ ! -x /usr/local/sbin/berth-init ] || [ -e /run/berth/ready ]; then exit 0; fi
-  phase=; read -r phase < /run/berth/phase 2> /dev/null
-  if [ -n "$phase" ] && [ "$phase" != "$last" ]; then echo "phase $phase"; last=$phase; fi
-  sleep 0.1
-done
-"""
 
 class DockerTty(Tty):
     """A `docker exec` shell with a TTY: the engine hands over the raw socket of the exec."""
@@ -212,14 +197,11 @@ class DockerBackend(SandboxBackend):
         One exec watches the marker from inside: an exec costs the engine tens of milliseconds of
         CPU, so polling with one every 0.1 s took a good part of a core from the boot it waited for."""
         self._check_running(sandbox_id)  # one that exited at once: its logs say why, an exec would not
-        result = self._run(sandbox_id, ["sh", "-c", READY_WATCH], timeout=timeout, on_output=lambda line: (
-            progress(line.removeprefix("phase ")) if line.startswith("phase ") else None
-        ))  # fmt: skip
+        result = self._run(sandbox_id, ["sh", "-c", READY_WATCH], timeout=timeout, on_output=phase_of(progress))
         if result.exit_code == 0:
             return
         if result.exit_code == 2:
-            failed = [line.removeprefix("failed ") for line in result.output.splitlines() if line.startswith("failed ")]
-            raise SandboxError(f"{sandbox_id} failed to start: {' '.join(failed).strip()}")
+            raise SandboxError(f"{sandbox_id} failed to start: {failure_of(result.output)}")
         self._check_running(sandbox_id)
         raise SandboxError(
             f"{sandbox_id} not ready after {timeout:.0f} s", "The sandbox took too long to start. Please try again."
@@ -481,10 +463,9 @@ class DockerBackend(SandboxBackend):
             raise
         raw = getattr(sock, "_sock", sock)
         deadline = time.monotonic() + timeout
-        output = bytearray()
-        pending = b""  # the unfinished last line, for on_output
+        output = ExecOutput(on_output)
         buffer = b""
-        timed_out = truncated = False
+        timed_out = False
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -502,33 +483,18 @@ class DockerBackend(SandboxBackend):
                     (size,) = struct.unpack(">I", buffer[4:8])
                     if len(buffer) < 8 + size:
                         break
-                    payload, buffer = buffer[8 : 8 + size], buffer[8 + size :]
-                    if len(output) >= KEEP_OUTPUT:
-                        if not truncated:  # keep draining (the script must not block) but pass nothing on
-                            truncated = True
-                            if on_output:
-                                on_output(TRUNCATED_NOTE)
-                        continue
-                    payload = payload[: KEEP_OUTPUT - len(output)]
-                    output += payload
-                    if on_output:
-                        pending += payload
-                        *lines, pending = pending.split(b"\n")
-                        for line in lines:
-                            on_output(line.decode("utf-8", "replace"))
+                    output.add(buffer[8 : 8 + size])
+                    buffer = buffer[8 + size :]
         finally:
             raw.close()
-        if on_output and pending and not truncated:
-            on_output(pending.decode("utf-8", "replace"))
-        if truncated:
-            output += ("\n" + TRUNCATED_NOTE).encode()
+        printed = output.finish()
         if timed_out:
-            return ExecResult(124, output.decode("utf-8", "replace"), timed_out=True)
+            return ExecResult(124, printed, timed_out=True)
         with engine_call(f"exec in {sandbox_id}"):
             exit_code = self.api.exec_inspect(exec_id).get("ExitCode")
         if exit_code is None:
             exit_code = -1
-        return ExecResult(exit_code, output.decode("utf-8", "replace"), timed_out=exit_code == 124)
+        return ExecResult(exit_code, printed, timed_out=exit_code == 124)
 
     def _tail_logs(self, sandbox_id: str) -> str:
         try:
