@@ -18,7 +18,7 @@ from labs import runner
 from labs.format import LabDef
 
 NODES = ["node1", "node2"]
-IMAGES = ["berth/base:latest"]  # what the contract tests' sandboxes run
+IMAGES = ["berth/base:latest", "berth/etcd:latest"]  # the contract tests' sandboxes, and a standard lab's
 
 
 @dataclass

@@ -85,7 +85,7 @@ def test_waiting_for_a_sandbox_reports_each_phase_once_then_its_failure(engine, 
                      " && chmod +x /usr/local/sbin/berth-init && echo 'starting engine' > /run/berth/phase",
                 timeout=10)  # fmt: skip
     script = "sleep 1; echo 'loading images' > /run/berth/phase; sleep 1; echo 'no disk left' > /run/berth/failed"
-    engine.exec(sid, f"(setsid sh -c \"{script}\" > /dev/null 2>&1 &)", timeout=10)
+    engine.exec(sid, f'(setsid sh -c "{script}" > /dev/null 2>&1 &)', timeout=10)
     phases = []
     with pytest.raises(SandboxError, match="failed to start: no disk left"):
         engine.wait_ready(sid, 30, phases.append)
@@ -174,7 +174,7 @@ def test_a_sandbox_is_measured_and_its_cpu_changed_while_it_runs(engine, sandbox
 # A web server of one line, from the base image's Perl: it answers "hello" on port 8080.
 SERVE = (
     "nohup perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1)"
-    " or die; while ($c = $s->accept) { <$c>; print $c \"HTTP/1.0 200 OK\\r\\n\\r\\nhello\\n\"; close $c }'"
+    ' or die; while ($c = $s->accept) { <$c>; print $c "HTTP/1.0 200 OK\\r\\n\\r\\nhello\\n"; close $c }\''
     " > /dev/null 2>&1 &"
 )
 

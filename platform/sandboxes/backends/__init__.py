@@ -1,5 +1,7 @@
 """Sandbox backends. Views, consumers and tasks use `get_backend(host)` and the SandboxBackend
-contract only; the dotted path in settings.SANDBOX_BACKEND picks the implementation."""
+contract only. A host's address picks its backend: `k8s:...` is a Kubernetes cluster (see
+backends/kubernetes/), anything else an engine of settings.SANDBOX_BACKEND (Docker's, or the
+tests' in-memory twin)."""
 
 from functools import cache
 
@@ -9,9 +11,13 @@ from django.utils.module_loading import import_string
 from sandboxes.backends.base import SandboxBackend
 
 
+CLUSTER_BACKEND = "sandboxes.backends.kubernetes.KubernetesBackend"
+
+
 @cache
 def get_backend(host: str) -> SandboxBackend:
     if host not in settings.DOCKER_HOSTS:
         raise KeyError(f"unknown sandbox host {host!r}; known: {', '.join(settings.DOCKER_HOSTS)}")
-    backend_class = import_string(settings.SANDBOX_BACKEND)
-    return backend_class(host, settings.DOCKER_HOSTS[host])
+    url = settings.DOCKER_HOSTS[host]
+    backend_class = import_string(CLUSTER_BACKEND if url.startswith("k8s:") else settings.SANDBOX_BACKEND)
+    return backend_class(host, url)
