@@ -4,10 +4,13 @@ a two-node lab on Berth's Docker engine, with node1's API server reachable from 
 
 The lab's network keeps to itself (internal, no route to the host), so node1 also joins a
 network of the test's own that the host reaches; the API server's certificate names node1, which
-the kubeconfig asks for by name (tls-server-name)."""
+the kubeconfig asks for by name (tls-server-name). Berth talks to it as the account
+docs/kubernetes/berth-rbac.yaml makes, with no more rights than that file gives."""
 
+import os
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,18 +21,26 @@ from labs import runner
 from labs.format import LabDef
 
 NODES = ["node1", "node2"]
+RBAC = Path(__file__).resolve().parent.parent / "docs" / "kubernetes" / "berth-rbac.yaml"
+NAMESPACE = "berth-sandboxes"  # as RBAC names it
 IMAGES = ["berth/base:latest", "berth/etcd:latest"]  # the contract tests' sandboxes, and a standard lab's
 
 
 @dataclass
 class HostCluster:
-    kubeconfig: Path
+    kubeconfig: Path  # Berth's account
     ids: dict[str, str]
     network: str  # the lab's own, between the nodes
     api_network: str  # node1 and this machine
     docker_env: dict[str, str]
 
+    @property
+    def address(self) -> str:
+        """The cluster as a host of BERTH_DOCKER_HOSTS."""
+        return f"k8s:{self.kubeconfig}?namespace={NAMESPACE}"
+
     def kubectl(self, *args: str, check: bool = True) -> str:
+        """kubectl on node1, as the cluster's admin."""
         result = subprocess.run(
             ["docker", "exec", self.ids["node1"], "kubectl", *args], env=self.docker_env, capture_output=True, text=True
         )
@@ -39,8 +50,6 @@ class HostCluster:
 
 
 def start(backend, workdir: Path) -> HostCluster:
-    import os
-
     tag = uuid.uuid4().hex[:6]
     prefix = f"{settings.SANDBOX_PREFIX}-kh{tag}"
     lab = LabDef("kube-host", "(test)", "kube-host", "berth/kubernetes:latest", "kubernetes", 60, NODES, "")
@@ -51,32 +60,43 @@ def start(backend, workdir: Path) -> HostCluster:
     names = {node: f"{prefix}-{node}" for node in NODES}
     runner.bring_up(backend, lab, names, labels, network=cluster.network, created=ids.__setitem__)
 
-    docker = ["docker"]
-    run = lambda *args, **kw: subprocess.run([*docker, *args], env=env, check=True, capture_output=True, **kw)  # noqa: E731
+    def run(*args: str, **options):
+        return subprocess.run(["docker", *args], env=env, check=True, capture_output=True, **options)
+
     run("network", "create", "--label", f"berth.prefix={settings.SANDBOX_PREFIX}", cluster.api_network)
     run("network", "connect", cluster.api_network, ids["node1"])
     address = run(
         "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{cluster.api_network}").IPAddress}}}}', ids["node1"],
         text=True,
     ).stdout.strip()  # fmt: skip
-    admin = yaml.safe_load(run("exec", ids["node1"], "cat", "/etc/kubernetes/admin.conf", text=True).stdout)
-    for entry in admin["clusters"]:
+    # Berth's own account, as docs/kubernetes/berth-rbac.yaml gives it: only its namespace.
+    run("exec", "-i", ids["node1"], "kubectl", "apply", "-f", "-", input=RBAC.read_bytes())
+    token = cluster.kubectl("-n", NAMESPACE, "create", "token", "berth", "--duration=24h").strip()
+    config = yaml.safe_load(run("exec", ids["node1"], "cat", "/etc/kubernetes/admin.conf", text=True).stdout)
+    for entry in config["clusters"]:
         entry["cluster"]["server"] = f"https://{address}:6443"
         entry["cluster"]["tls-server-name"] = "node1"
-    cluster.kubeconfig.write_text(yaml.safe_dump(admin))
+    config["users"] = [{"name": "berth", "user": {"token": token}}]
+    for entry in config["contexts"]:
+        entry["context"]["user"] = "berth"
+    cluster.kubeconfig.write_text(yaml.safe_dump(config))
 
     # Both nodes take sandboxes; the lab images into each node's containerd (no registry here).
     cluster.kubectl("taint", "nodes", "node1", "node-role.kubernetes.io/control-plane-")
-    for node in NODES:
-        for image in IMAGES:
-            save = subprocess.Popen(["docker", "save", image], env=env, stdout=subprocess.PIPE)
-            subprocess.run(
-                ["docker", "exec", "-i", ids[node], "ctr", "-n", "k8s.io", "images", "import", "--local", "-"],
-                env=env, stdin=save.stdout, check=True, capture_output=True,
-            )  # fmt: skip
-            save.wait()
+    with ThreadPoolExecutor() as both:  # the nodes import at once
+        list(both.map(lambda node: load_images(ids[node], env), NODES))
     cluster.kubectl("apply", "-f", "/etc/berth/addons/metrics-server.yaml")  # the backend's stats
     return cluster
+
+
+def load_images(node_id: str, env: dict[str, str]) -> None:
+    save = subprocess.Popen(["docker", "save", *IMAGES], env=env, stdout=subprocess.PIPE)
+    subprocess.run(
+        ["docker", "exec", "-i", node_id, "ctr", "-n", "k8s.io", "images", "import", "--local", "-"],
+        env=env, stdin=save.stdout, check=True, capture_output=True,
+    )  # fmt: skip
+    if save.wait() != 0:
+        raise RuntimeError(f"docker save {' '.join(IMAGES)} failed")
 
 
 def stop(backend, cluster: HostCluster) -> None:

@@ -7,18 +7,14 @@ import io
 import time
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from tests.conftest import database_url, start_stack
+from tests.kube_host import NAMESPACE
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
 LAB = "day39-kubernetes-architecture"  # Docker in depth, day 29: a standard sandbox (etcd's image)
-
-
-def cluster_address(kube_host) -> str:
-    return f"k8s:{kube_host.kubeconfig}?namespace={settings.SANDBOX_PREFIX}-sandboxes"
 
 
 @pytest.mark.django_db
@@ -29,7 +25,7 @@ def test_a_lab_proves_itself_on_the_cluster(kube_host, settings, course):
 
     from sandboxes.backends import get_backend
 
-    settings.DOCKER_HOSTS = {"local": cluster_address(kube_host)}
+    settings.DOCKER_HOSTS = {"local": kube_host.address}
     get_backend.cache_clear()
     out = io.StringIO()
     try:
@@ -46,7 +42,7 @@ def cluster_stack(kube_host, django_db_blocker):
     the cluster."""
     with django_db_blocker.unblock():
         db_url = database_url()
-    st = start_stack(db_url, {"BERTH_DOCKER_HOSTS": f"local={cluster_address(kube_host)}"}, prefix="k8s")
+    st = start_stack(db_url, {"BERTH_DOCKER_HOSTS": f"local={kube_host.address}"}, prefix="k8s")
     yield st
     st.stop()
 
@@ -69,7 +65,7 @@ def test_a_learner_works_a_day_on_the_cluster_in_chromium(kube_host, cluster_sta
 
     # The terminal is a shell in a pod of the cluster: its name is the sandbox's.
     sandbox = Sandbox.objects.get(session__user=learner, session__lab__slug=LAB)
-    pods = kube_host.kubectl("get", "pods", "-n", f"{settings.SANDBOX_PREFIX}-sandboxes", "-o", "name")
+    pods = kube_host.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name")
     assert f"pod/{sandbox.container_id}" in pods.split()
     type_in_terminal(page, "hostname; echo from-$((6*7))\n")
     expect(page.locator(".xterm-rows")).to_contain_text("from-42", timeout=30000)
@@ -92,7 +88,7 @@ def test_a_learner_works_a_day_on_the_cluster_in_chromium(kube_host, cluster_sta
     assert not errors, f"JavaScript errors: {errors}"
     sandbox.refresh_from_db()
     for _ in range(100):
-        pods = kube_host.kubectl("get", "pods", "-n", f"{settings.SANDBOX_PREFIX}-sandboxes", "-o", "name")
+        pods = kube_host.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name")
         if f"pod/{sandbox.container_id}" not in pods.split():
             break
         time.sleep(0.3)

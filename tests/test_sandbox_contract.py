@@ -27,7 +27,7 @@ def engine(request, docker_engine):
 
     request.applymarker(pytest.mark.cluster)
     cluster = request.getfixturevalue("kube_host")
-    return KubernetesBackend("cluster", f"k8s:{cluster.kubeconfig}?namespace={settings.SANDBOX_PREFIX}-sandboxes")
+    return KubernetesBackend("cluster", cluster.address)
 
 
 def spec(name: str, **fields) -> SandboxSpec:

@@ -10,7 +10,6 @@ from django.utils.module_loading import import_string
 
 from sandboxes.backends.base import SandboxBackend
 
-
 CLUSTER_BACKEND = "sandboxes.backends.kubernetes.KubernetesBackend"
 
 

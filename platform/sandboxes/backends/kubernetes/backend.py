@@ -25,7 +25,7 @@ from sandboxes.backends.inside import READY_WATCH, ExecOutput, failure_of, phase
 from sandboxes.backends.kubernetes import manifests, streams
 
 log = logging.getLogger(__name__)
-GONE, CONFLICT = 404, 409
+FORBIDDEN, GONE, CONFLICT = 403, 404, 409
 DEFAULT_NAMESPACE = "berth-sandboxes"
 PROFILES = ("standard",)  # the docker and kubernetes profiles need a pod security this backend does not ask for yet
 FILE_CHUNK = 48 * 1024  # bytes of a file per exec: each travels base64-encoded in the exec's URL
@@ -74,8 +74,10 @@ class KubernetesBackend(SandboxBackend):
 
     @functools.cached_property
     def namespace_ready(self) -> bool:
-        """The namespace, with the policy that cuts every sandbox off (made once per process)."""
-        with api_call(f"namespace {self.namespace}", done_if=(CONFLICT,)):
+        """The namespace, with the policy that cuts every sandbox off (made once per process).
+        An operator who made the namespace (docs/kubernetes/berth-rbac.yaml) need not let Berth
+        make namespaces: a refusal to make one is not an error; the next call says if it lacks."""
+        with api_call(f"namespace {self.namespace}", done_if=(CONFLICT, FORBIDDEN)):
             self.core.create_namespace({"metadata": {"name": self.namespace, "labels": {"berth.sandboxes": "1"}}})
         with api_call("the deny-all network policy", done_if=(CONFLICT,)):
             self.network.create_namespaced_network_policy(self.namespace, manifests.deny_all())
