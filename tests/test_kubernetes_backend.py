@@ -36,6 +36,30 @@ def test_a_lab_proves_itself_on_the_cluster(kube_host, settings, course):
     assert "lesson transcript      ok" in out.getvalue()
 
 
+@pytest.mark.django_db
+def test_the_warm_pool_keeps_ready_pods_that_a_start_claims(kube_host, settings):
+    from types import SimpleNamespace
+
+    from sandboxes import pool
+    from sandboxes.backends import get_backend
+
+    settings.DOCKER_HOSTS = {"local": kube_host.address}
+    get_backend.cache_clear()
+    try:
+        assert pool.warm_up("local", "standard", "berth/base:latest", 1)
+        name = f"{settings.SANDBOX_PREFIX}-claimed-node1"
+        ids, network = pool.claim("local", {"node1": SimpleNamespace(name=name)}, "berth/base:latest", "standard")
+        backend = get_backend("local")
+        assert (
+            network == "" and {info.container_id: info.name for info in backend.list_sandboxes()}[ids["node1"]] == name
+        )
+        assert backend.exec(ids["node1"], "echo warm-$((2*21))", timeout=10).output == "warm-42\n"
+        assert pool.claim("local", {"node1": SimpleNamespace(name=name)}, "berth/base:latest", "standard") is None
+        backend.remove(ids["node1"])
+    finally:
+        get_backend.cache_clear()
+
+
 @pytest.fixture
 def cluster_stack(kube_host, django_db_blocker):
     """The web process, a worker and the relay, as scripts/up starts them, for a host that is
