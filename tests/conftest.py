@@ -388,11 +388,24 @@ def pytest_runtest_makereport(item, call):
 DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
 
 
+def on_the_test_cluster(item) -> bool:
+    """A test of the Kubernetes backend, on the session's two-node cluster (kube_host)."""
+    callspec = getattr(item, "callspec", None)
+    return "kube_host" in item.fixturenames or bool(callspec and callspec.params.get("engine") == "kubernetes")
+
+
 def pytest_collection_modifyitems(config, items):
-    """BERTH_TEST_DATABASE_ONLY=1 (the PostgreSQL pass of scripts/test) keeps only the tests that
+    """The tests on the session's Kubernetes cluster run last, one after the other: its nodes
+    live from the first of them to the session's end (not idling beside the lab self-test), and
+    no test after them empties the engine of test sandboxes, the cluster's nodes among them.
+
+    BERTH_TEST_DATABASE_ONLY=1 (the PostgreSQL pass of scripts/test) keeps only the tests that
     reach the database, and of those that start sandboxes only the ones marked `database` (whose
     subject is the database: claims, locks, outages): a test of sandboxes or terminals that merely
     records what it did proves nothing new on another database, and costs CI minutes."""
+    items[:] = [item for item in items if not on_the_test_cluster(item)] + [
+        item for item in items if on_the_test_cluster(item)
+    ]
     if os.environ.get("BERTH_TEST_DATABASE_ONLY") != "1":
         return
     kept, dropped = [], []
