@@ -6,7 +6,6 @@ Berth running in the cluster), with `?namespace=<name>` (default berth-sandboxes
 """
 
 import base64
-import functools
 import logging
 import shlex
 import time
@@ -71,9 +70,9 @@ class KubernetesBackend(SandboxBackend):
         self.core = client.CoreV1Api(client.ApiClient(self.configuration))
         self.network = client.NetworkingV1Api(self.core.api_client)
         self.metrics = client.CustomObjectsApi(self.core.api_client)
+        self.namespace_made = False
 
-    @functools.cached_property
-    def namespace_ready(self) -> bool:
+    def _make_namespace(self) -> None:
         """The namespace, with the policy that cuts every sandbox off (made once per process).
         An operator who made the namespace (docs/kubernetes/berth-rbac.yaml) need not let Berth
         make namespaces: a refusal to make one is not an error; the next call says if it lacks."""
@@ -81,7 +80,7 @@ class KubernetesBackend(SandboxBackend):
             self.core.create_namespace({"metadata": {"name": self.namespace, "labels": {"berth.sandboxes": "1"}}})
         with api_call("the deny-all network policy", done_if=(CONFLICT,)):
             self.network.create_namespaced_network_policy(self.namespace, manifests.deny_all())
-        return True
+        self.namespace_made = True
 
     # --- lifecycle ---------------------------------------------------------------------------
     def create(self, spec: SandboxSpec) -> str:
@@ -90,7 +89,8 @@ class KubernetesBackend(SandboxBackend):
                 f"profile {spec.profile} is not offered on cluster {self.host}",
                 "This lab needs a kind of sandbox this host does not offer.",
             )
-        assert self.namespace_ready
+        if not self.namespace_made:
+            self._make_namespace()
         existing = self._own_pod(spec)
         if existing:
             return existing
@@ -214,7 +214,8 @@ class KubernetesBackend(SandboxBackend):
         return 0  # a pod's storage (its writable layer, emptyDirs) goes with the pod
 
     def create_network(self, name: str, labels: dict[str, str]) -> None:
-        assert self.namespace_ready
+        if not self.namespace_made:
+            self._make_namespace()
         with api_call(f"create network {name}", "The sandbox's network could not be made.", done_if=(CONFLICT,)):
             self.core.create_namespaced_service(self.namespace, manifests.session_service(name, labels))
         with api_call(f"create network {name}", "The sandbox's network could not be made.", done_if=(CONFLICT,)):

@@ -9,6 +9,7 @@ import time
 import yaml
 from kubernetes import client
 from kubernetes.stream import stream
+from websocket import WebSocketException
 
 from sandboxes.backends.base import SandboxError, Tty
 from sandboxes.backends.kubernetes.manifests import CONTAINER
@@ -66,9 +67,14 @@ def run(configuration, namespace: str, pod: str, command: list[str], timeout: fl
                 data = ws.read_channel(channel)
                 if data:
                     on_chunk(channel, data)
-        return exit_status(ws.read_channel(STATUS))
+        code = exit_status(ws.read_channel(STATUS))
+    except (OSError, WebSocketException) as e:
+        raise SandboxError(f"exec in {pod}: the stream broke: {e}", "The sandbox did not answer.") from e
     finally:
         ws.close()
+    if code is None:  # closed without saying how the command ended: the pod or the node went away
+        raise SandboxError(f"exec in {pod}: the stream ended without an exit status", "The sandbox did not answer.")
+    return code
 
 
 class KubeTty(Tty):
