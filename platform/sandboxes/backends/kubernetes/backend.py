@@ -110,7 +110,7 @@ class KubernetesBackend(SandboxBackend):
         if pod is None:
             return None
         labels = pod.metadata.labels or {}
-        if any(labels.get(key) != manifests.label_value(value) for key, value in spec.labels.items()):
+        if any(labels.get(key) != value for key, value in manifests.as_labels(spec.labels).items()):
             raise SandboxError(f"{spec.name} exists with other labels {labels}; refusing to adopt it")
         return spec.name
 

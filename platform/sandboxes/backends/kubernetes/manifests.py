@@ -36,9 +36,14 @@ def label_value(value: str) -> str:
     return value if len(value) <= 63 else value[:46] + "-" + hashlib.sha1(value.encode()).hexdigest()[:16]
 
 
+def as_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Berth's labels as an object's labels: each value a label value."""
+    return {key: label_value(value) for key, value in labels.items()}
+
+
 def pod(spec: SandboxSpec, namespace: str) -> dict:
     """The pod of one sandbox. Only the standard profile is offered here (see the backend)."""
-    labels = {key: label_value(value) for key, value in spec.labels.items()}
+    labels = as_labels(spec.labels)
     labels["berth.profile"] = spec.profile
     dns = {}
     if spec.network:
@@ -109,7 +114,7 @@ def session_service(network: str, labels: dict[str, str]) -> dict:
         "kind": "Service",
         "metadata": {
             "name": service,
-            "labels": {key: label_value(value) for key, value in labels.items()},
+            "labels": as_labels(labels),
             "annotations": {NAME_ANNOTATION: network},
         },
         "spec": {
@@ -131,7 +136,7 @@ def session_policy(network: str, labels: dict[str, str]) -> dict:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": service, "labels": {key: label_value(value) for key, value in labels.items()}},
+        "metadata": {"name": service, "labels": as_labels(labels)},
         "spec": {
             "podSelector": {"matchLabels": {NETWORK_LABEL: service}},
             "policyTypes": ["Ingress", "Egress"],
