@@ -1,6 +1,7 @@
 """Markdown for lessons and lab steps, sanitised: authored text cannot inject script."""
 
 import re
+from functools import lru_cache
 
 import bleach
 import markdown as md
@@ -23,6 +24,7 @@ ALLOWED_ATTRIBUTES = {
 RUNNABLE_FENCE = re.compile(r"^(\s*)```([\w+-]+)[ \t]+run[ \t]*$", re.MULTILINE)
 
 
+@lru_cache(maxsize=4096)  # the same text always renders the same: a course reload renders only what changed
 def render(text: str) -> str:
     text = RUNNABLE_FENCE.sub(r"\1```{ .\2 .run }", text)
     # baselevel=2: the page owns the one <h1>; an author's "# Heading" becomes an <h2>.
