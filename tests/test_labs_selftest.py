@@ -1,5 +1,6 @@
 """Every lab in labs/ proves itself: checks fail before the work, pass after the solution,
-fail again after sabotage. Also: labtest catches a lab whose check passes too early."""
+fail again after sabotage, and its lesson's transcripts print what the lesson shows, all in one
+set of sandboxes. Also: labtest catches a lab whose check passes too early."""
 
 import pytest
 from django.core.management import call_command
@@ -98,6 +99,16 @@ def test_a_lesson_transcript_that_the_sandbox_does_not_print_fails_labtest(docke
     settings.COURSE_LABS_DIR, settings.COURSE_LESSONS_DIR = tmp_path / "labs", lessons
     call_command("labtest", "--parts", "lesson", "--junit", str(tmp_path / "out.xml"))
     assert "1/1 labs passed" in capsys.readouterr().out  # the working directory carried over
+
+    # The whole day in one sandbox, as a learner lives it: the checks fail before the work, the
+    # lesson runs, its `after step 1` block once step 1 is solved and checked.
+    call_command("labtest", "--junit", str(tmp_path / "out.xml"))
+    out = capsys.readouterr().out
+    phases = [line.split()[1:4] for line in out.splitlines() if line.startswith("told ")]
+    assert [p for p in phases if p[0] == "-"] == [["-", "sandbox", "+"]]  # one sandbox, no second for the lesson
+    order = [" ".join(p) for p in phases]
+    assert order == ["- sandbox +", "step 1 check", "line 7 lesson", "line 14 lesson", "step 1 check", "line 20 lesson"]
+    assert [line for line in out.splitlines() if "check passes after" in line][0].split()[-2] == "ok"
 
     lesson.write_text(lesson.read_text().replace("hello", "goodbye"))
     with pytest.raises(CommandError, match="told"):

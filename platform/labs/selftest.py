@@ -1,9 +1,11 @@
 """The lab self-test: prove a lab solvable, its checks honest and its lesson's transcripts true.
 
-For each lab: fresh sandbox(es) -> files and setup -> every check must FAIL -> each step's
-solution then its check must PASS -> where a step has a sabotage script, it must make the check
-FAIL again -> teardown. Then, in fresh sandboxes set up the same way, every transcript of the
-lesson that uses the lab is run and must print what the lesson shows (labs/transcripts.py).
+For each lab, in fresh sandbox(es) set up as a learner's, the day as a learner lives it: every
+check must FAIL -> the lesson's transcripts in order, each step's solution run where the lesson
+reaches it (a transcript `after step N`) and its check then required to PASS -> the steps the
+lesson did not reach, solved and checked the same way -> where a step has a sabotage script, it
+must make the check FAIL again -> teardown. `--parts steps` or `--parts lesson` runs only one
+half (the lesson's transcripts with the solutions but no checks).
 Worker-side code: the sandboxes are brought up and checked by labs/runner.py, exactly as a
 learner's session is.
 """
@@ -46,8 +48,8 @@ class LabRun:
 def run_lab(
     lab: LabDef, host: str, say=lambda line: None, verbose: bool = False, keep: bool = False, parts: str = "all"
 ) -> LabRun:
-    """Self-test one lab on `host`, through the same bring-up and checks as a learner's session;
-    then, in a fresh sandbox, the transcripts of the lesson that uses it (see run_transcripts)."""
+    """Self-test one lab on `host`, through the same bring-up and checks as a learner's session:
+    its steps and the transcripts of the lesson that uses it, in one set of sandboxes."""
     backend = get_backend(host)
     run = LabRun(lab.slug)
 
@@ -56,17 +58,13 @@ def run_lab(
         run.results.append(result)
         say(f"{lab.slug:<32} {step:<8} {phase:<22} {'ok' if ok else 'FAIL'} {result.seconds:6.1f}s {detail}")
 
-    if parts != "lesson":
-        with _sandboxes(lab, backend, record, say, keep) as ids:
-            if ids:
-                _run_steps(lab, backend, ids, record, say, verbose)
-    transcripts = lesson_transcripts(lab) if parts != "steps" else []
-    if any(not t.skip for t in transcripts):
-        with _sandboxes(lab, backend, record, say, keep, what="lesson") as ids:
-            if ids:
-                run_transcripts(lab, backend, ids, transcripts, record, say, verbose)
-    elif parts == "lesson":  # nothing of the lesson's runs here: not a failure
-        record("-", "lesson transcripts", True, time.monotonic(), f"none to run ({len(transcripts)} skipped)")
+    blocks = lesson_transcripts(lab) if parts != "steps" else []
+    if parts == "lesson" and all(block.skip for block in blocks):  # nothing to run: not a failure
+        record("-", "lesson transcripts", True, time.monotonic(), f"none to run ({len(blocks)} skipped)")
+        return run
+    with _sandboxes(lab, backend, record, say, keep, what=parts if parts == "lesson" else "labtest") as ids:
+        if ids:
+            _run_day(lab, backend, ids, blocks, record, say, verbose, checks=parts != "lesson")
     return run
 
 
@@ -113,7 +111,10 @@ def _sandboxes(lab: LabDef, backend, record, say, keep: bool, what: str = "labte
             runner.tear_down(backend, ids, network)
 
 
-def _run_steps(lab: LabDef, backend, ids: dict[str, str], record, say, verbose: bool) -> None:
+def _run_day(lab: LabDef, backend, ids: dict[str, str], blocks, record, say, verbose: bool, checks: bool) -> None:
+    """Checks before the work, the lesson's transcripts with the solutions where the lesson
+    reaches them (then the remaining steps), sabotages; with checks=False only the lesson."""
+
     def check(step, index):
         result = runner.run_check(backend, ids, lab, step)
         if verbose:  # what the learner would read
@@ -121,52 +122,71 @@ def _run_steps(lab: LabDef, backend, ids: dict[str, str], record, say, verbose: 
                 say(f"{lab.slug:<32} step {index}   | {line}")
         return result
 
-    try:
-        for index, step in enumerate(lab.steps, start=1):
-            t = time.monotonic()
-            result = check(step, index)
-            failed = result.exit_code != 0
-            record(
-                f"step {index}",
-                "check fails before",
-                failed,
-                t,
-                "" if failed else "the check passed before the work was done",
-            )
-        for index, step in enumerate(lab.steps, start=1):
-            t = time.monotonic()
+    solved = 0
+
+    def solve(upto: int, why: str, t: float) -> bool:
+        """Steps solved up to `upto`, each checked after its solution; False (recorded) if one failed."""
+        nonlocal solved
+        while solved < upto:
+            index, step = solved + 1, lab.steps[solved]
             solution = runner.run_solution(backend, ids, lab, step)
             if solution.exit_code != 0:
-                record(f"step {index}", "solution runs", False, t, f"exit {solution.exit_code}: {last_line(solution)}")
-                continue
-            result = check(step, index)
-            passed = result.exit_code == 0
-            record(
-                f"step {index}",
-                "check passes after",
-                passed,
-                t,
-                "" if passed else f"exit {result.exit_code}: {last_line(result)}",
-            )
-        # Each sabotage starts from the solved state and is undone by the solution afterwards,
-        # so it proves its own step's check and never leaks into the next one.
-        for index, step in enumerate(lab.steps, start=1):
-            if not step.sabotage_script.strip():
-                continue
+                problem = f"{why}step {index}'s solution exited {solution.exit_code}: {last_line(solution)}"
+                record(f"step {index}", "solution runs", False, t, problem)
+                return False
+            solved = index
+            if checks:
+                result = check(step, index)
+                passed = result.exit_code == 0
+                detail = "" if passed else f"exit {result.exit_code}: {last_line(result)}"
+                record(f"step {index}", "check passes after", passed, t, detail)
             t = time.monotonic()
-            runner.run_sabotage(backend, ids, lab, step)
-            result = check(step, index)
-            failed = result.exit_code != 0
-            record(
-                f"step {index}",
-                "check fails sabotaged",
-                failed,
-                t,
-                "" if failed else "the check still passed after the sabotage",
-            )
-            runner.run_solution(backend, ids, lab, step)
+        return True
+
+    try:
+        for index, step in enumerate(lab.steps, start=1):
+            if not checks:
+                break
+            t = time.monotonic()
+            failed = check(step, index).exit_code != 0
+            detail = "" if failed else "the check passed before the work was done"
+            record(f"step {index}", "check fails before", failed, t, detail)
+        for block in blocks:
+            t = time.monotonic()
+            where = f"line {block.line}"
+            if block.skip:
+                say(f"{lab.slug:<32} {where:<8} {'lesson transcript':<22} skip         {block.skip}")
+                continue
+            if block.after_step > len(lab.steps):
+                record(where, "lesson transcript", False, t, f"{block.where}: the lab has no step {block.after_step}")
+                continue
+            # The lesson shows the finished work: do it as the solutions do.
+            if not solve(block.after_step, f"{block.where}: ", t):
+                return
+            run_transcript(lab, backend, ids, block, record, say, verbose)
+        if checks and solve(len(lab.steps), "", time.monotonic()):
+            _sabotages(lab, backend, ids, record, check)
     except SandboxError as e:
         record("-", "sandbox", False, time.monotonic(), str(e)[:200])
+
+
+def _sabotages(lab: LabDef, backend, ids: dict[str, str], record, check) -> None:
+    """Each sabotage starts from the solved state and is undone by the solution afterwards, so it
+    proves its own step's check and never leaks into the next one."""
+    for index, step in enumerate(lab.steps, start=1):
+        if not step.sabotage_script.strip():
+            continue
+        t = time.monotonic()
+        runner.run_sabotage(backend, ids, lab, step)
+        failed = check(step, index).exit_code != 0
+        record(
+            f"step {index}",
+            "check fails sabotaged",
+            failed,
+            t,
+            "" if failed else "the check still passed after the sabotage",
+        )
+        runner.run_solution(backend, ids, lab, step)
 
 
 LESSON_LAB = re.compile(r"^lab:\s*[\"']?([\w.-]+)", re.MULTILINE)
@@ -186,57 +206,41 @@ def lesson_transcripts(lab: LabDef) -> list[transcripts.Transcript]:
 TRANSCRIPT_TIMEOUT = 300  # seconds for one block's commands
 
 
-def run_transcripts(lab: LabDef, backend, ids: dict[str, str], blocks, record, say, verbose: bool) -> None:
-    """Each block in order on its node; a command whose output differs from the lesson's fails
-    its block, reported with the lesson's file and line, what it shows and what was printed."""
-    solved = 0
-    for block in blocks:
-        t = time.monotonic()
-        where = f"line {block.line}"
-        if block.skip:
-            say(f"{lab.slug:<32} {where:<8} {'lesson transcript':<22} skip         {block.skip}")
-            continue
-        if block.after_step > len(lab.steps):
-            record(where, "lesson transcript", False, t, f"{block.where}: the lab has no step {block.after_step}")
-            continue
-        while solved < block.after_step:  # the lesson shows the finished work: do it as the solutions do
-            step = lab.steps[solved]
-            solution = runner.run_solution(backend, ids, lab, step)
-            if solution.exit_code != 0:
-                problem = f"{block.where}: step {solved + 1}'s solution exited {solution.exit_code}"
-                record(where, "lesson transcript", False, t, problem)
-                return
-            solved += 1
-        node = block.node or lab.nodes[0]
-        if node not in ids:
-            record(where, "lesson transcript", False, t, f"{block.where}: the lab has no node {node!r}")
-            continue
-        result = backend.exec(ids[node], transcripts.script(block), timeout=TRANSCRIPT_TIMEOUT)
-        printed = read_output(backend, ids[node])
-        problem = ""
-        if block.runnable:
-            if result.exit_code != 0:
-                for text in printed.splitlines()[-10:]:
-                    say(f"{lab.slug:<32} {where:<8} | {text}")
-                problem = f"{block.where}: the runnable block exited {result.exit_code}"
-            record(where, "lesson runnable block", not problem, t, problem)
-            continue
-        for command, lines in zip(block.commands, transcripts.outputs(block, printed), strict=True):
-            ok, line = transcripts.matches(command.expected, lines)
-            if verbose or not ok:
-                for text in lines:
-                    say(f"{lab.slug:<32} {where:<8} | {text}")
-            if not ok:
-                shown = [e for e in command.expected if e.strip()]
-                wanted = shown[line] if line < len(shown) else "(no more lines)"
-                got = " | ".join(text.strip() for text in lines if text.strip())
-                problem = (
-                    f"{block.path}:{command.line}: `{command.text.splitlines()[0]}` printed other output "
-                    f"(from the lesson's line {line + 1} of it: {wanted.strip()[:100]!r}; "
-                    f"it printed: {got[:300]!r})"
-                )
-                break
-        record(where, "lesson transcript", not problem, t, problem)
+def run_transcript(lab: LabDef, backend, ids: dict[str, str], block, record, say, verbose: bool) -> None:
+    """One block on its node; a command whose output differs from the lesson's fails the block,
+    reported with the lesson's file and line, what it shows and what was printed."""
+    t = time.monotonic()
+    where = f"line {block.line}"
+    node = block.node or lab.nodes[0]
+    if node not in ids:
+        record(where, "lesson transcript", False, t, f"{block.where}: the lab has no node {node!r}")
+        return
+    result = backend.exec(ids[node], transcripts.script(block), timeout=TRANSCRIPT_TIMEOUT)
+    printed = read_output(backend, ids[node])
+    problem = ""
+    if block.runnable:
+        if result.exit_code != 0:
+            for text in printed.splitlines()[-10:]:
+                say(f"{lab.slug:<32} {where:<8} | {text}")
+            problem = f"{block.where}: the runnable block exited {result.exit_code}"
+        record(where, "lesson runnable block", not problem, t, problem)
+        return
+    for command, lines in zip(block.commands, transcripts.outputs(block, printed), strict=True):
+        ok, line = transcripts.matches(command.expected, lines)
+        if verbose or not ok:
+            for text in lines:
+                say(f"{lab.slug:<32} {where:<8} | {text}")
+        if not ok:
+            shown = [e for e in command.expected if e.strip()]
+            wanted = shown[line] if line < len(shown) else "(no more lines)"
+            got = " | ".join(text.strip() for text in lines if text.strip())
+            problem = (
+                f"{block.path}:{command.line}: `{command.text.splitlines()[0]}` printed other output "
+                f"(from the lesson's line {line + 1} of it: {wanted.strip()[:100]!r}; "
+                f"it printed: {got[:300]!r})"
+            )
+            break
+    record(where, "lesson transcript", not problem, t, problem)
 
 
 def read_output(backend, sandbox_id: str, tries: int = 3) -> str:
@@ -274,8 +278,7 @@ def run_labs(
     labs = in_test_order(labs)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         futures = [
-            pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep, parts)
-            for i, lab in enumerate(labs)
+            pool.submit(run_lab, lab, hosts[i % len(hosts)], say, verbose, keep, parts) for i, lab in enumerate(labs)
         ]
         return [f.result() for f in futures]
 
