@@ -1,11 +1,16 @@
 """The lab self-test: prove a lab solvable, its checks honest and its lesson's transcripts true.
 
-For each lab, in fresh sandbox(es) set up as a learner's, the day as a learner lives it: every
-check must FAIL -> the lesson's transcripts in order, each step's solution run where the lesson
-reaches it (a transcript `after step N`) and its check then required to PASS -> the steps the
-lesson did not reach, solved and checked the same way -> where a step has a sabotage script, it
-must make the check FAIL again -> teardown. `--parts steps` or `--parts lesson` runs only one
-half (the lesson's transcripts with the solutions but no checks).
+For each lab: fresh sandbox(es) -> files and setup -> every check must FAIL -> each step's
+solution then its check must PASS -> where a step has a sabotage script, it must make the check
+FAIL again -> teardown. Then, in fresh sandboxes set up the same way, every transcript of the
+lesson that uses the lab is run (with each step's solution where the lesson reaches it) and must
+print what the lesson shows (labs/transcripts.py).
+
+A Kubernetes day does both in one cluster, as a learner lives the day: starting a cluster is the
+costly part of its self-test (about a minute of two cores), so the transcripts run between the
+checks before the work and the rest, each step's solution and check where the lesson reaches it.
+Other days' lessons often run the very commands their steps ask for (the same names), so their
+transcripts get sandboxes of their own.
 Worker-side code: the sandboxes are brought up and checked by labs/runner.py, exactly as a
 learner's session is.
 """
@@ -45,11 +50,14 @@ class LabRun:
         return bool(self.results) and all(r.ok for r in self.results)
 
 
+ONE_SANDBOX_PROFILES = {"kubernetes"}  # days whose steps and lesson share one set of sandboxes
+
+
 def run_lab(
     lab: LabDef, host: str, say=lambda line: None, verbose: bool = False, keep: bool = False, parts: str = "all"
 ) -> LabRun:
     """Self-test one lab on `host`, through the same bring-up and checks as a learner's session:
-    its steps and the transcripts of the lesson that uses it, in one set of sandboxes."""
+    its steps, and the transcripts of the lesson that uses it (see the module's docstring)."""
     backend = get_backend(host)
     run = LabRun(lab.slug)
 
@@ -62,9 +70,19 @@ def run_lab(
     if parts == "lesson" and all(block.skip for block in blocks):  # nothing to run: not a failure
         record("-", "lesson transcripts", True, time.monotonic(), f"none to run ({len(blocks)} skipped)")
         return run
-    with _sandboxes(lab, backend, record, say, keep, what=parts if parts == "lesson" else "labtest") as ids:
-        if ids:
-            _run_day(lab, backend, ids, blocks, record, say, verbose, checks=parts != "lesson")
+    if parts == "all" and lab.profile in ONE_SANDBOX_PROFILES:
+        with _sandboxes(lab, backend, record, say, keep) as ids:
+            if ids:
+                _run_day(lab, backend, ids, blocks, record, say, verbose, checks=True)
+        return run
+    if parts != "lesson":
+        with _sandboxes(lab, backend, record, say, keep) as ids:
+            if ids:
+                _run_day(lab, backend, ids, [], record, say, verbose, checks=True)
+    if any(not block.skip for block in blocks):
+        with _sandboxes(lab, backend, record, say, keep, what="lesson") as ids:
+            if ids:
+                _run_day(lab, backend, ids, blocks, record, say, verbose, checks=False)
     return run
 
 
