@@ -33,6 +33,21 @@ STUCK = {"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageN
          "CreateContainerError", "RunContainerError"}  # fmt: skip
 
 
+# A cluster enforces a new pod's NetworkPolicies some time after the pod has its address (the
+# enforcer must first learn of it): until then the pod reaches what the policies deny, the
+# cluster's API server first. A sandbox is handed over only once it cannot connect there. An
+# image with neither bash nor curl cannot tell, and is not held back.
+ISOLATED_WATCH = """
+api=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
+reaches() {
+  if command -v bash > /dev/null; then timeout 1 bash -c "exec 3<> /dev/tcp/${api%:*}/${api#*:}" 2> /dev/null
+  elif command -v curl > /dev/null; then curl -sk -m 1 -o /dev/null "https://$api/"
+  else return 1; fi
+}
+while reaches; do sleep 0.2; done
+"""
+
+
 @contextmanager
 def api_call(what: str, learner_message: str = "The sandbox service is unavailable.", done_if: tuple = ()):
     """The cluster's errors as the contract's: `done_if` statuses are success (gone when removing)."""
@@ -154,6 +169,13 @@ class KubernetesBackend(SandboxBackend):
         if result.exit_code != 0:
             raise SandboxError(
                 f"{sandbox_id} not ready after {timeout:.0f} s", "The sandbox took too long to start. Please try again."
+            )
+        remaining = max(1.0, deadline - time.monotonic())
+        if self._exec(sandbox_id, ["sh", "-c", ISOLATED_WATCH], remaining).exit_code != 0:
+            raise SandboxError(
+                f"pod {sandbox_id} still reaches the cluster's API server after {timeout:.0f} s: the cluster "
+                "does not enforce its NetworkPolicies (see docs/kubernetes.md)",
+                "The sandbox could not be started.",
             )
 
     @staticmethod
