@@ -70,16 +70,12 @@ def run_lab(
     if parts == "lesson" and all(block.skip for block in blocks):  # nothing to run: not a failure
         record("-", "lesson transcripts", True, time.monotonic(), f"none to run ({len(blocks)} skipped)")
         return run
-    if parts == "all" and lab.profile in ONE_SANDBOX_PROFILES:
-        with _sandboxes(lab, backend, record, say, keep) as ids:
-            if ids:
-                _run_day(lab, backend, ids, blocks, record, say, verbose, checks=True)
-        return run
+    shared = parts == "all" and lab.profile in ONE_SANDBOX_PROFILES  # the lesson runs with the steps
     if parts != "lesson":
         with _sandboxes(lab, backend, record, say, keep) as ids:
             if ids:
-                _run_day(lab, backend, ids, [], record, say, verbose, checks=True)
-    if any(not block.skip for block in blocks):
+                _run_day(lab, backend, ids, blocks if shared else [], record, say, verbose, checks=True)
+    if not shared and any(not block.skip for block in blocks):
         with _sandboxes(lab, backend, record, say, keep, what="lesson") as ids:
             if ids:
                 _run_day(lab, backend, ids, blocks, record, say, verbose, checks=False)
