@@ -10,6 +10,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from labs.models import CheckRun
+from sandboxes import architecture
 from sandboxes.backends import get_backend
 from sandboxes.models import LabSession
 from tests.helpers import Browser, events_until, terminal_until
@@ -190,11 +191,12 @@ def test_malformed_or_oversized_frames_close_that_socket_only(started):
     with browser.websocket(path) as healthy:
         for bad in ("not json at all", json.dumps(["rm -rf", 1, 2, 3]), "x" * (2 * 1024 * 1024)):
             with browser.websocket(path) as ws:
-                ws.send(bad)
-                with pytest.raises(ConnectionClosed) as closed:
+                with pytest.raises((ConnectionClosed, ConnectionResetError)) as closed:
+                    ws.send(bad)  # an oversized frame is cut off while it is still being sent
                     while True:
                         ws.recv(timeout=10)
-                assert closed.value.rcvd is None or closed.value.rcvd.code in (4400, 1009)
+                if isinstance(closed.value, ConnectionClosed):
+                    assert closed.value.rcvd is None or closed.value.rcvd.code in (4400, 1009)
         healthy.send(json.dumps(["stdin", "echo still-alive-$((2+2))\r"]))
         terminal_until(healthy, b"still-alive-4")
 
@@ -217,6 +219,7 @@ def test_the_architecture_view_draws_the_learners_own_engine_and_follows_changes
     assert "dockerd on node1" in first["diagram"] and "busybox:latest" in first["diagram"]
     assert browser.get(f"{url}?node=node1&since={first['hash']}").status_code in (204, 200)
 
+    typed_at = time.time()
     with browser.websocket(f"/ws/sessions/{session.pk}/terminal/node1/?rows=30&cols=100") as ws:
         ws.send(
             json.dumps(
@@ -228,6 +231,8 @@ def test_the_architecture_view_draws_the_learners_own_engine_and_follows_changes
             )
         )
         terminal_until(ws, b"made-42", timeout=30)
+    # the relay marked the terminal busy: the view looks again soon, not only at its next full age
+    assert architecture.traffic_at(session.pk) >= typed_at - 0.01
     changed = next_snapshot(first["hash"], lambda snap: "archweb" in snap["diagram"])
     diagram = changed["diagram"]
     assert "archnet" in diagram and "archdata" in diagram and "running" in diagram

@@ -12,10 +12,13 @@ whose sockets (or, for the relay, shells) are gone with it anyway.
 """
 
 import collections
+import functools
+import hashlib
 import time
 
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
+from redis.exceptions import NoScriptError
 
 RECEIVE_BATCH = 100
 
@@ -44,6 +47,20 @@ return messages
 """
 
 
+@functools.cache
+def sha1(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()
+
+
+async def run_script(connection, script: str, *args):
+    """EVALSHA, and EVAL (which caches the script) the first time a Redis has not seen it: the
+    script's text is not sent, nor hashed by Redis, with every message."""
+    try:
+        return await connection.evalsha(sha1(script), *args)
+    except NoScriptError:
+        return await connection.eval(script, *args)
+
+
 class FewerTripsRedisChannelLayer(RedisChannelLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -61,7 +78,8 @@ class FewerTripsRedisChannelLayer(RedisChannelLayer):
         else:
             index = next(self._send_index_generator)
         now = time.time()
-        added = await self.connection(index).eval(
+        added = await run_script(
+            self.connection(index),
             SEND,
             1,
             self.prefix + name,
@@ -82,7 +100,7 @@ class FewerTripsRedisChannelLayer(RedisChannelLayer):
         waiting = self.received[key]
         connection = self.connection(index)
         while not waiting:
-            batch = await connection.eval(RECEIVE, 2, key, self._backup_channel_name(key), RECEIVE_BATCH)
+            batch = await run_script(connection, RECEIVE, 2, key, self._backup_channel_name(key), RECEIVE_BATCH)
             if batch:
                 waiting.extend(batch)
                 break

@@ -10,7 +10,6 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 from console import sockets
-from sandboxes import architecture
 from sandboxes.events import group_name
 from terminals import access
 from terminals.protocol import LAGGED, MAX_INPUT_BYTES, clamp_size, relay_channel
@@ -18,7 +17,6 @@ from terminals.protocol import LAGGED, MAX_INPUT_BYTES, clamp_size, relay_channe
 FORBIDDEN = 4403
 ACK_EVERY = 8  # output chunks between acknowledgements to the relay (its window is 32)
 ACTIVITY_EVERY = 30  # seconds between last-activity writes while typing
-TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks for the live architecture view
 
 
 class NoHopPerMessage:
@@ -94,7 +92,7 @@ class TerminalConsumer(NoHopPerMessage, AsyncWebsocketConsumer):
         host, container_id = target
         self.relay = relay_channel(host)
         self.key = f"{self.session_id}:{self.node}"
-        self.last_activity = self.last_traffic = 0.0
+        self.last_activity = 0.0
         query = parse_qs(self.scope.get("query_string", b"").decode())
         rows, cols = clamp_size(query.get("rows", [24])[0], query.get("cols", [80])[0])
         await self.accept()
@@ -131,7 +129,6 @@ class TerminalConsumer(NoHopPerMessage, AsyncWebsocketConsumer):
             data = message[1].encode()[:MAX_INPUT_BYTES]
             await self.channel_layer.send(self.relay, {"type": "tty.input", "key": self.key, "data": data})
             now = time.monotonic()
-            self.mark_traffic(now)
             if now - self.last_activity > ACTIVITY_EVERY:
                 self.last_activity = now
                 self.in_background("activity", lambda: access.touch_activity(self.session_id))
@@ -152,16 +149,9 @@ class TerminalConsumer(NoHopPerMessage, AsyncWebsocketConsumer):
                 {"type": "tty.ack", "key": self.key, "reply": self.channel_name, "chunks": self.unacknowledged},
             )
             self.unacknowledged = 0
-        self.mark_traffic(time.monotonic())
 
     async def tty_lagged(self, message):
         await self.close(code=LAGGED)
-
-    def mark_traffic(self, now: float) -> None:
-        """A command may be changing the engine: the architecture view should look again soon."""
-        if now - self.last_traffic > TRAFFIC_EVERY:
-            self.last_traffic = now
-            self.in_background("traffic", lambda: architecture.amark_traffic(self.session_id))
 
     def in_background(self, kind: str, start) -> None:
         """Bookkeeping (the database, the cache) runs beside the terminal, at most one of each

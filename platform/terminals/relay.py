@@ -23,6 +23,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from sandboxes import architecture
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from terminals.protocol import relay_channel
@@ -34,6 +35,8 @@ OUTPUT_BURST = 256 * 1024  # bytes a quiet shell may print at once before pacing
 OUTPUT_WINDOW = 32  # output chunks (of READ_SIZE) a viewer may have unacknowledged: 512 KB
 SLOW_VIEWER_SECONDS = 10  # a viewer that cannot take output for this long is dropped
 FIRST_OUTPUT_WAIT = 10  # seconds input waits for a new shell's first output (its prompt)
+TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks of one session
+TRAFFIC_BATCH_SECONDS = 0.2  # marks of all shells go out together, at most this often
 
 
 class Shell:
@@ -41,6 +44,7 @@ class Shell:
 
     def __init__(self, relay: "Relay", key: str, container: str):
         self.relay, self.key, self.container = relay, key, container
+        self.session_id = int(key.split(":", 1)[0])
         self.viewers: dict[str, int] = {}  # viewer channel -> output chunks not yet acknowledged
         self.acked = asyncio.Event()  # set on every acknowledgement: a full window may move
         self.scrollback = bytearray()
@@ -74,6 +78,7 @@ class Shell:
                 if not data:
                     break
                 self.spoke.set()
+                self.relay.note_traffic(self.session_id)
                 async with self.lock:
                     self.remember(data)
                     self.record(data)
@@ -195,6 +200,7 @@ class Shell:
             return
         self.closed = True
         self.relay.shells.pop(self.key, None)
+        self.relay.traffic_marked.pop(self.session_id, None)
         self.inputs.put_nowait(None)
         if self.tty:
             self.tty.close()
@@ -215,6 +221,10 @@ class Relay:
         # Recordings with events not yet in the database, written together (write_recordings).
         self.unwritten: set[Recorder] = set()
         self.write_soon = asyncio.Event()  # a recording has a full chunk, or a shell closed
+        # Sessions whose terminals had traffic, for the live architecture view (write_traffic).
+        self.traffic: set[int] = set()
+        self.traffic_marked: dict[int, float] = {}  # session -> when its last mark was taken
+        self.traffic_soon = asyncio.Event()
 
     def spawn(self, coroutine) -> asyncio.Task:
         """Start a task and hold a reference to it until it ends (asyncio keeps only weak ones)."""
@@ -227,6 +237,7 @@ class Relay:
         channel = relay_channel(self.host)
         log.info("terminal relay for host %s listening on %s", self.host, channel)
         self.spawn(self.write_recordings())
+        self.spawn(self.write_traffic())
         while True:
             try:
                 message = await self.layer.receive(channel)
@@ -261,6 +272,28 @@ class Relay:
                 except Exception:
                     log.exception("%d recording chunks were not written", len(batch))
 
+    def note_traffic(self, session_id: int) -> None:
+        """A command may be changing the sandbox: its architecture view should look again soon."""
+        now = asyncio.get_running_loop().time()
+        if now - self.traffic_marked.get(session_id, -TRAFFIC_EVERY) >= TRAFFIC_EVERY:
+            self.traffic_marked[session_id] = now
+            self.traffic.add(session_id)
+            self.traffic_soon.set()
+
+    async def write_traffic(self) -> None:
+        """The marks of every busy terminal in one round trip, a few times a second: here rather
+        than in the web processes, where a mark per terminal per second took CPU from the
+        keystrokes of a class typing (bench/limits.md)."""
+        while True:
+            await self.traffic_soon.wait()
+            self.traffic_soon.clear()
+            marks, self.traffic = self.traffic, set()
+            try:
+                await architecture.amark_traffic(marks)
+            except (OSError, ConnectionError, RedisError) as e:  # the view only looks again later
+                log.info("terminal traffic not marked (%s)", e)
+            await asyncio.sleep(TRAFFIC_BATCH_SECONDS)
+
     # Handlers return at once (slow Docker calls run as tasks): the receive loop never waits,
     # so one learner's terminal opening cannot delay another learner's keystrokes.
     async def tty_open(self, message: dict) -> None:
@@ -288,6 +321,7 @@ class Relay:
         shell = self.shells.get(message["key"])
         if shell:
             shell.inputs.put_nowait(message["data"])
+            self.note_traffic(shell.session_id)
 
     async def tty_resize(self, message: dict) -> None:
         shell = self.shells.get(message["key"])

@@ -1,5 +1,6 @@
 import asyncio
 
+import uvloop
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -15,4 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, **options):
         if host not in settings.DOCKER_HOSTS:
             raise CommandError(f"unknown host {host!r}; BERTH_DOCKER_HOSTS has {', '.join(settings.DOCKER_HOSTS)}")
-        asyncio.run(Relay(host).run())
+        # uvloop (uvicorn's loop too): with a class typing, the relay's socket calls and task
+        # switches per keystroke cost about half as much CPU as asyncio's own loop (bench/limits.md).
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(Relay(host).run())
