@@ -799,6 +799,13 @@ def cleanup_engine():
     def remove(item):
         cid, name = item
         try:
+            # The backend's removal first gives a slowed fork bomb (noisy_neighbours) a CPU to
+            # exit with; a bare forced removal leaves it "marked for removal", still forking.
+            backend().remove(cid)
+            return
+        except Exception:  # noqa: BLE001 - Django not set up (an early failure): remove it bare
+            pass
+        try:
             client.api.remove_container(cid, force=True, v=True)
         except docker.errors.NotFound:
             pass
