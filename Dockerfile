@@ -22,4 +22,4 @@ COPY . .
 COPY --from=assets /vendor ./build/vendor
 RUN DEBUG=1 python manage.py collectstatic --no-input -v 0
 EXPOSE 8000
-CMD ["uvicorn", "--app-dir", "platform", "berth.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets-sansio", "--ws-max-size", "1048576", "--ws-per-message-deflate", "false"]
+CMD ["uvicorn", "--app-dir", "platform", "berth.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets-sansio", "--ws-max-size", "1048576"]

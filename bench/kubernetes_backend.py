@@ -44,7 +44,8 @@ def prompt_after(be, sandbox_id: str) -> None:
 def main():
     opts = common.args(__doc__.splitlines()[0])
     kubeconfig = common.VAR / "kube-host" / "kubeconfig"
-    address = f"k8s:{kubeconfig}?namespace={common.PREFIX}-sandboxes"
+    # the one namespace docs/kubernetes/berth-rbac.yaml gives Berth's account (tests/kube_host.py)
+    address = f"k8s:{kubeconfig}?namespace=berth-sandboxes"
     common.setup("kubernetes_backend", BERTH_DOCKER_HOSTS=f"local={common.ENGINE},cluster={address}")
     report = common.Report("kubernetes_backend", "Sandboxes on a Kubernetes cluster", opts.quick)
 

@@ -26,7 +26,9 @@ import time
 import common
 from keystroke_echo import berth_typist, typists
 
-FORK_BOMB = ":(){ :|:& };:"
+# Started again when it dies out (one did, in a run: its forks all failed at the cap and exited),
+# as a learner bent on it would: each sandbox stays at its cap until the sampler deals with it.
+FORK_BOMB = "while :; do :(){ :|:& };:; sleep 1; done"
 BUSY_LOOPS = "for i in 1 2; do (while :; do :; done) & done; wait"
 PAGE = "/course/day/1/"
 

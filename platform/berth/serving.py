@@ -1,12 +1,11 @@
 """How the web process is served: uvicorn with the options scripts/up gives it (the sans-I/O
 websockets protocol, which waits for a paused transport where the legacy one failed an assertion
-under a stalled reader; frames up to 1 MiB; no per-message compression, CPU spent on both ends
-for a keystroke's frames of a few bytes). One command line for the test suite's and the
+under a stalled reader; frames up to 1 MiB). One command line for the test suite's and the
 benchmarks' own stacks."""
 
 from pathlib import Path
 
-UVICORN_OPTIONS = ["--ws", "websockets-sansio", "--ws-max-size", "1048576", "--ws-per-message-deflate", "false"]
+UVICORN_OPTIONS = ["--ws", "websockets-sansio", "--ws-max-size", "1048576"]
 
 
 def web_command(bin_dir: Path, port: int, processes: int = 1) -> list[str]:

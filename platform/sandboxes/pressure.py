@@ -54,12 +54,13 @@ def describe(sandbox: Sandbox) -> str:
 
 
 def watch(backend: SandboxBackend, sandbox: Sandbox, stats: dict, now) -> str:
-    """Act on one sample of a live sandbox: "" (nothing to do), "pinned" (noted), "slowed" or
-    "ended"."""
+    """Act on one sample of a live sandbox: "" (not held), "pinned" (held from now), "held"
+    (still), "let go", "slowed" or "ended"."""
     what = pinned_at(stats, held=sandbox.pinned_since is not None)
     if not what:
         if sandbox.pinned_since is not None:
             let_go(backend, sandbox)
+            return "let go"
         return ""
     if sandbox.pinned_since is None:
         try:
@@ -78,7 +79,7 @@ def watch(backend: SandboxBackend, sandbox: Sandbox, stats: dict, now) -> str:
     elif held >= timedelta(seconds=limit("SANDBOX_PINNED_END_SECONDS")):
         end_pinned(sandbox, what, held)
         return "ended"
-    return ""
+    return "held"
 
 
 def slow_down(backend: SandboxBackend, sandbox: Sandbox, stats: dict, what: str, held: timedelta, now) -> None:
