@@ -129,7 +129,8 @@ def test_the_worker_side_sampler_records_engine_health_and_sandbox_stats(learner
     counts = lifecycle.sample("local")
     host = SandboxHost.objects.get(name="local")
     sandbox = session.sandboxes.get()
-    assert counts == {"healthy": True, "sampled": 1, "slowed": 0, "ended": 0} and host.healthy and host.response_ms > 0
+    assert counts["healthy"] and counts["sampled"] == 1 and counts["slowed"] == counts["ended"] == 0
+    assert host.healthy and host.response_ms > 0
     assert sandbox.memory_bytes > 0 and sandbox.stats_at is not None
     lifecycle.end(session.pk, "test over")
 

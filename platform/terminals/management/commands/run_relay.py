@@ -16,7 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, **options):
         if host not in settings.DOCKER_HOSTS:
             raise CommandError(f"unknown host {host!r}; BERTH_DOCKER_HOSTS has {', '.join(settings.DOCKER_HOSTS)}")
-        # uvloop (uvicorn's loop too): with a class typing, the relay's socket calls and task
-        # switches per keystroke cost about half as much CPU as asyncio's own loop (bench/limits.md).
+        # uvloop, as uvicorn runs the web processes: with a class typing, every keystroke is a few
+        # socket calls and task switches here, which cost less CPU on it (bench/limits.md).
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(Relay(host).run())
