@@ -44,7 +44,8 @@ class Shell:
 
     def __init__(self, relay: "Relay", key: str, container: str):
         self.relay, self.key, self.container = relay, key, container
-        self.session_id = int(key.split(":", 1)[0])
+        session_id, self.node = key.split(":", 1)
+        self.session_id = int(session_id)
         self.viewers: dict[str, int] = {}  # viewer channel -> output chunks not yet acknowledged
         self.acked = asyncio.Event()  # set on every acknowledgement: a full window may move
         self.scrollback = bytearray()
@@ -62,9 +63,8 @@ class Shell:
 
     async def open(self, rows: int, cols: int) -> None:
         self.tty = await asyncio.to_thread(self.relay.backend.open_tty, self.container, rows, cols)
-        session_id, node = self.key.split(":", 1)
         try:
-            self.recorder = await asyncio.to_thread(Recorder, int(session_id), node, rows, cols)
+            self.recorder = await asyncio.to_thread(Recorder, self.session_id, self.node, rows, cols)
         except Exception:  # a recording is a bonus: the shell works without one
             log.exception("%s: cannot start a recording", self.key)
         self.relay.spawn(self.read_loop())
@@ -292,6 +292,8 @@ class Relay:
                 await architecture.amark_traffic(marks)
             except (OSError, ConnectionError, RedisError) as e:  # the view only looks again later
                 log.info("terminal traffic not marked (%s)", e)
+            except Exception:  # as write_recordings: this task must outlive one bad batch
+                log.exception("%d terminal traffic marks were not written", len(marks))
             await asyncio.sleep(TRAFFIC_BATCH_SECONDS)
 
     # Handlers return at once (slow Docker calls run as tasks): the receive loop never waits,
