@@ -47,7 +47,13 @@ def test_metrics_server_answers_kubectl_top(cluster):
     result = cluster(until("kubectl top nodes --no-headers"))
     assert result.exit_code == 0, result.output
     assert result.output.split()[0] == "node1" and result.output.split()[1].endswith("m"), result.output
-    pods = cluster(until("kubectl top pods -n kube-system --no-headers | grep -q etcd-node1 && kubectl top pods -A"))
+    # metrics-server lists a pod once it has two samples of it, so pods appear one scrape apart
+    pods = cluster(
+        until(
+            "kubectl top pods -A --no-headers > /tmp/top && grep -q etcd-node1 /tmp/top"
+            " && grep -q kube-apiserver-node1 /tmp/top && cat /tmp/top"
+        )
+    )
     assert pods.exit_code == 0 and "kube-apiserver-node1" in pods.output, pods.output
 
 

@@ -110,6 +110,32 @@ def test_a_fork_bomb_is_slowed_then_ended_the_learner_told_and_the_admin_shown(
     assert 'id="ended-for-pressure"' in page and "held its process limit for 1 min" in page
 
 
+def test_a_fork_bomb_is_held_by_the_cap_watch_before_any_sample(backend, sandboxes_removed_after, learner, course):
+    """Between samples the cap watch reads only the process counts: a bomb is held (the least
+    weight, its quota kept) as soon as it fills its cap; its neighbour is left alone, and the next
+    sample carries the hold on."""
+    lab = lesson_of(2).lab
+    bomb = live_session(backend, learner, lab, "capwatch-bomb", cpus=0.5, pids=64)
+    neighbour = live_session(backend, learner, lab, "capwatch-quiet", cpus=0.5, pids=64)
+    untouched = cpu_settings(neighbour.container_id)
+    assert lifecycle.watch_caps("local") == 0
+    backend.exec(bomb.container_id, "nohup bash -c 'b(){ b|b& }; b' >/dev/null 2>&1 &", timeout=10)
+    held = 0
+    for _ in range(100):  # the bomb fills 64 processes at once; a busy host may take a moment
+        if held := lifecycle.watch_caps("local"):
+            break
+        time.sleep(0.1)
+    assert held == 1
+    bomb.refresh_from_db()
+    assert bomb.pinned_since and bomb.pinned_what == "process"
+    assert cpu_settings(bomb.container_id) == (0.5, pressure.LEAST_WEIGHT)
+    neighbour.refresh_from_db()
+    assert neighbour.pinned_since is None and cpu_settings(neighbour.container_id) == untouched
+    assert lifecycle.watch_caps("local") == 0, "held once, not again"
+    sampled = lifecycle.sample("local")
+    assert (sampled["pinned"], sampled["held"]) == (0, 1)
+
+
 def test_a_busy_loop_that_stops_gets_its_cpus_back(backend, sandboxes_removed_after, learner, course, settings):
 
     settings.SANDBOX_PINNED_SLOW_SECONDS, settings.SANDBOX_PINNED_END_SECONDS = 0, 3600

@@ -1,6 +1,8 @@
 """Every task queued on a sandbox host is named in one place (sandboxes/queues.py), and each name
 is a task the workers know; a task is sent only once the transaction that asked for it commits."""
 
+import logging
+
 import pytest
 from celery import current_app
 from django.db import transaction
@@ -25,3 +27,32 @@ def test_a_task_is_sent_to_its_hosts_queue_only_after_the_commit(monkeypatch):
         queues.send_to_host(queues.END_SESSION, "local", 7, "why", True)
         transaction.set_rollback(True)
     assert len(sent) == 1  # a rolled-back request queues nothing
+
+
+def test_the_tasks_the_beat_sends_every_second_stay_out_of_the_logs():
+    """The cap watch runs every second on each host: its routine lines would bury the rest, its
+    failures must not."""
+    from django.conf import settings
+
+    from berth.celery import ROUTINE_TASKS
+
+    current_app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "sandboxes.tasks.watch_caps_hosts" in scheduled and ROUTINE_TASKS <= set(current_app.tasks)
+    written = []
+    handler = logging.Handler()
+    handler.emit = lambda record: written.append(record.getMessage())
+    trace, beat = logging.getLogger("celery.app.trace"), logging.getLogger("celery.beat")
+    for logger in (trace, beat):
+        logger.addHandler(handler)
+        logger.setLevel("INFO")
+    try:
+        trace.info("Task %(name)s[%(id)s] succeeded", {"name": "sandboxes.tasks.watch_caps", "id": "1"})
+        beat.info("Scheduler: Sending due task %s (%s)", "watch-caps", "sandboxes.tasks.watch_caps_hosts")
+        trace.info("Task %(name)s[%(id)s] succeeded", {"name": queues.PROVISION, "id": "2"})
+        trace.error("Task %(name)s[%(id)s] raised", {"name": "sandboxes.tasks.watch_caps", "id": "3"})
+    finally:
+        for logger in (trace, beat):
+            logger.removeHandler(handler)
+            logger.setLevel(logging.NOTSET)
+    assert written == [f"Task {queues.PROVISION}[2] succeeded", "Task sandboxes.tasks.watch_caps[3] raised"]

@@ -224,11 +224,15 @@ SELFTEST_HOURS = env_int("BERTH_SELFTEST_HOURS", 24, minimum=1)
 # How often each host's worker samples its sandboxes (the console's figures, sandboxes/pressure.py):
 # from their cgroups, a second for the whole host, on a local engine.
 SAMPLE_SECONDS = 5.0
+# Between samples, how often each host's worker reads only its sandboxes' process counts, to hold
+# a fork bomb within a second or two of its start (sandboxes/pressure.py).
+CAP_WATCH_SECONDS = 1.0
 CELERY_BEAT_SCHEDULE = {
     "reap-sandboxes": {"task": "sandboxes.tasks.reap_sandboxes", "schedule": 60.0},
     "refill-warm-pools": {"task": "sandboxes.tasks.refill_pools", "schedule": 20.0},
     "dispatch-waiting-sessions": {"task": "sandboxes.tasks.dispatch_waiting_task", "schedule": 10.0},
     "sample-hosts": {"task": "sandboxes.tasks.sample_hosts", "schedule": SAMPLE_SECONDS},
+    "watch-caps": {"task": "sandboxes.tasks.watch_caps_hosts", "schedule": CAP_WATCH_SECONDS},
     "sample-live-count": {"task": "console.tasks.sample_live_count", "schedule": 300.0},
     "self-test-published-labs": {
         "task": "studio.tasks.self_test_published_labs",

@@ -1,13 +1,17 @@
 """Sandboxes that hold their limits: a fork bomb sits at its process cap, a miner at its CPU
 quota, minute after minute. One such sandbox is contained by its limits; several at once still
 take the host's CPU from their neighbours and from the platform. So each sample of a host
-(lifecycle.sample, every SAMPLE_SECONDS: 5 s) notes since when each sandbox has been pinned at a cap, and gives
-it the least CPU weight at once: it keeps its quota, so a build on a quiet host runs as fast as
-before, but on a full host its neighbours' shells and the platform come first (a fork bomb at its
-cap with the usual weight holds a neighbour's echo back by hundreds of milliseconds). Past
-SANDBOX_PINNED_SLOW_SECONDS it is slowed to SANDBOX_PINNED_CPUS; past SANDBOX_PINNED_END_SECONDS
-its session is ended and its learner told why. Both steps show in the console and the audit log.
-A sandbox that lets go of its cap gets its weight and CPUs back.
+(lifecycle.sample, every SAMPLE_SECONDS: 5 s) notes since when each sandbox has been pinned at a
+cap, and gives it the least CPU weight at once: it keeps its quota, so a build on a quiet host runs
+as fast as before, but on a full host its neighbours' shells and the platform come first (a fork
+bomb at its cap with the usual weight holds a neighbour's echo back by hundreds of milliseconds).
+A fork bomb fills its cap within a second or two, and from then its thousands of runnable tasks
+slow the whole host, so between samples the cap watch (lifecycle.watch_caps, every
+CAP_WATCH_SECONDS: 1 s) reads only the process counts and holds a sandbox at its process cap at
+once; the next sample takes it from there. Past SANDBOX_PINNED_SLOW_SECONDS it is slowed to
+SANDBOX_PINNED_CPUS; past SANDBOX_PINNED_END_SECONDS its session is ended and its learner told
+why. Both steps show in the console and the audit log. A sandbox that lets go of its cap gets its
+weight and CPUs back.
 """
 
 from datetime import timedelta
@@ -42,7 +46,7 @@ def pinned_at(stats: dict, held: bool = False) -> str:
     if cap and stats["pids"] >= (PIDS_STILL_HELD if held else PIDS_HELD) * cap:
         return "process"
     cpus = stats.get("cpus") or 0
-    wants = max(stats["cpu_percent"], stats.get("cpu_demand", 0))
+    wants = max(stats.get("cpu_percent", 0), stats.get("cpu_demand", 0))
     if cpus and (wants >= CPU_HELD * cpus * 100 or stats.get("throttled", 0) >= THROTTLED_HELD):
         return "CPU"
     return ""
@@ -63,12 +67,7 @@ def watch(backend: SandboxBackend, sandbox: Sandbox, stats: dict, now) -> str:
             return "let go"
         return ""
     if sandbox.pinned_since is None:
-        try:
-            backend.set_cpu(sandbox.container_id, None, LEAST_WEIGHT)  # its quota stays
-        except SandboxError:
-            return ""  # gone meanwhile: the reaper deals with it
-        Sandbox.objects.filter(pk=sandbox.pk).update(pinned_since=now, pinned_what=what)
-        return "pinned"
+        return "pinned" if hold(backend, sandbox, what, now) else ""
     if sandbox.pinned_what != what:  # a fork bomb burns its CPU too: still the same hold
         Sandbox.objects.filter(pk=sandbox.pk).update(pinned_what=what)
     held = now - sandbox.pinned_since
@@ -80,6 +79,18 @@ def watch(backend: SandboxBackend, sandbox: Sandbox, stats: dict, now) -> str:
         end_pinned(sandbox, what, held)
         return "ended"
     return "held"
+
+
+def hold(backend: SandboxBackend, sandbox: Sandbox, what: str, now) -> bool:
+    """Held at a cap from `now`: the least weight, its quota kept. False if it is gone meanwhile
+    (the reaper deals with it)."""
+    try:
+        backend.set_cpu(sandbox.container_id, None, LEAST_WEIGHT)
+    except SandboxError:
+        return False
+    Sandbox.objects.filter(pk=sandbox.pk).update(pinned_since=now, pinned_what=what)
+    sandbox.pinned_since, sandbox.pinned_what = now, what
+    return True
 
 
 def slow_down(backend: SandboxBackend, sandbox: Sandbox, stats: dict, what: str, held: timedelta, now) -> None:

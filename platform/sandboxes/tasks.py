@@ -74,6 +74,18 @@ def sample_hosts() -> None:
 
 
 @shared_task
+def watch_caps(host: str) -> int:
+    return lifecycle.watch_caps(host)
+
+
+@shared_task
+def watch_caps_hosts() -> None:
+    """On the beat schedule, every second: the cap watch of each host (sandboxes/pressure.py)."""
+    for host in settings.DOCKER_HOSTS:
+        queues.send_to_host(queues.WATCH_CAPS, host, host, expires=settings.CAP_WATCH_SECONDS)
+
+
+@shared_task
 def snapshot_architecture(session_id: int, node: str) -> None:
     """The live architecture view's inventory of one sandbox (asked for by the learner's page)."""
     architecture.take_snapshot(session_id, node)

@@ -169,6 +169,12 @@ class SandboxBackend:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return {sandbox_id: stats for sandbox_id, stats in pool.map(one, sandbox_ids) if stats}
 
+    def pids_many(self, sandbox_ids: list[str]) -> dict[str, dict]:
+        """{"pids": int, "pids_limit": int (0: none)} of each sandbox, where the backend can read
+        them cheaply enough to look every second (the cap watch, sandboxes/pressure.py); {} where
+        it cannot, and the host's sampler alone looks."""
+        return {}
+
     def set_cpu(self, sandbox_id: str, cpus: float | None, weight: int) -> None:
         """Change a running sandbox's CPU quota (None: keep it) and its weight against its
         neighbours (Docker's cpu shares: 1024 is everyone's, 2 the least)."""

@@ -438,6 +438,9 @@ class DockerBackend(SandboxBackend):
         rest = [sandbox_id for sandbox_id in sandbox_ids if sandbox_id not in found]
         return {**found, **(super().stats_many(rest) if rest else {})}
 
+    def pids_many(self, sandbox_ids: list[str]) -> dict[str, dict]:
+        return self._usage.pids(sandbox_ids) if self.local and self._usage.usable else {}
+
     @functools.cached_property
     def _usage(self) -> usage.Reader:
         return usage.Reader()

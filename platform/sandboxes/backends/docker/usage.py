@@ -92,6 +92,21 @@ class Reader:
         except (OSError, ValueError, KeyError):
             return None  # removed while being read
 
+    def pids(self, container_ids: list[str]) -> dict[str, dict]:
+        """Processes and process cap ("pids", "pids_limit": 0 for none) of each container found:
+        two small files each, no wait, so the cap watch (sandboxes/pressure.py) can look every second."""
+        found = {}
+        for cid in container_ids:
+            dirs = self.directories(cid)
+            d = dirs and dirs["" if self.v2 else "pids"]
+            try:
+                if d:
+                    cap = number(d / "pids.max")
+                    found[cid] = {"pids": number(d / "pids.current"), "pids_limit": 0 if cap >= UNLIMITED else cap}
+            except (OSError, ValueError):
+                continue  # removed while being read
+        return found
+
     def threads(self, dirs: dict[str, Path]) -> list[str]:
         """Every thread in the container's cgroup and the cgroups it made (a nested engine's)."""
         root, name = (dirs[""], "cgroup.threads") if self.v2 else (dirs["cpu"], "tasks")
