@@ -803,7 +803,11 @@ def cleanup_engine():
             # exit with; a bare forced removal leaves it "marked for removal", still forking.
             backend().remove(cid)
             return
-        except Exception:  # noqa: BLE001 - Django not set up (an early failure): remove it bare
+        except Exception as e:  # noqa: BLE001 - Django not set up (an early failure), or the engine refused
+            print(f"cleanup: {name}: the backend's removal failed ({e}); removing it bare", file=sys.stderr)
+        try:
+            backend().set_cpu(cid, 1.0, 1024)  # a CPU to exit with, as above
+        except Exception:  # noqa: BLE001 - as above
             pass
         try:
             client.api.remove_container(cid, force=True, v=True)
