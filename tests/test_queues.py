@@ -56,3 +56,17 @@ def test_the_tasks_the_beat_sends_every_second_stay_out_of_the_logs():
             logger.removeHandler(handler)
             logger.setLevel(logging.NOTSET)
     assert written == [f"Task {queues.PROVISION}[2] succeeded", "Task sandboxes.tasks.watch_caps[3] raised"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beats_rounds_go_to_each_hosts_own_queue(monkeypatch, settings):
+    from sandboxes import tasks
+
+    settings.DOCKER_HOSTS = {"local": "unix:///one.sock", "second": "tcp://second:2376"}
+    sent = []
+    monkeypatch.setattr("celery.canvas.Signature.apply_async", lambda self, *a, **k: sent.append(self))
+    tasks.watch_caps_hosts()
+    assert [(s.task, s.args, s.options["queue"], s.options["expires"]) for s in sent] == [
+        (queues.WATCH_CAPS, ("local",), "sandboxes.local", settings.CAP_WATCH_SECONDS),
+        (queues.WATCH_CAPS, ("second",), "sandboxes.second", settings.CAP_WATCH_SECONDS),
+    ]

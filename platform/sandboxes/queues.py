@@ -6,6 +6,7 @@ is not there yet."""
 
 from celery import current_app
 from celery.canvas import Signature
+from django.conf import settings
 from django.db import transaction
 
 # The tasks queued on a host (each defined in the module its name says).
@@ -39,3 +40,9 @@ def send_to_host(task: str, host: str, *args, expires: float | None = None) -> N
     """Queue `task(*args)` on `host`'s queue once the current transaction commits (at once outside one)."""
     signature = task_on_host(task, host, *args, expires=expires)
     transaction.on_commit(signature.apply_async)
+
+
+def send_to_every_host(task: str, expires: float | None = None) -> None:
+    """Queue `task(host)` on each host's own queue (the beat's per-host rounds)."""
+    for host in settings.DOCKER_HOSTS:
+        send_to_host(task, host, host, expires=expires)

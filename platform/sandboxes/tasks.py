@@ -28,8 +28,7 @@ def reap_host(host: str) -> dict:
 def reap_sandboxes() -> None:
     """On the beat schedule: fan out one reaper per Docker host, on that host's queue; drop
     terminal recordings past their keeping time."""
-    for host in settings.DOCKER_HOSTS:
-        queues.send_to_host(queues.REAP_HOST, host, host)
+    queues.send_to_every_host(queues.REAP_HOST)
     drop_old_recordings()
 
 
@@ -41,8 +40,7 @@ def refill_pool_host(host: str) -> int:
 @shared_task
 def refill_pools() -> None:
     """On the beat schedule: top up every host's warm pool, on that host's queue."""
-    for host in settings.DOCKER_HOSTS:
-        queues.send_to_host(queues.REFILL_POOL, host, host)
+    queues.send_to_every_host(queues.REFILL_POOL)
 
 
 @shared_task
@@ -69,8 +67,7 @@ def sample_host(host: str) -> dict:
 @shared_task
 def sample_hosts() -> None:
     """On the beat schedule: engine health and sandbox stats for the admin console."""
-    for host in settings.DOCKER_HOSTS:
-        queues.send_to_host(queues.SAMPLE_HOST, host, host, expires=settings.SAMPLE_SECONDS)
+    queues.send_to_every_host(queues.SAMPLE_HOST, expires=settings.SAMPLE_SECONDS)
 
 
 @shared_task
@@ -81,8 +78,7 @@ def watch_caps(host: str) -> int:
 @shared_task
 def watch_caps_hosts() -> None:
     """On the beat schedule, every second: the cap watch of each host (sandboxes/pressure.py)."""
-    for host in settings.DOCKER_HOSTS:
-        queues.send_to_host(queues.WATCH_CAPS, host, host, expires=settings.CAP_WATCH_SECONDS)
+    queues.send_to_every_host(queues.WATCH_CAPS, expires=settings.CAP_WATCH_SECONDS)
 
 
 @shared_task
