@@ -89,7 +89,6 @@ def hold(backend: SandboxBackend, sandbox: Sandbox, what: str, now) -> bool:
     except SandboxError:
         return False
     Sandbox.objects.filter(pk=sandbox.pk).update(pinned_since=now, pinned_what=what)
-    sandbox.pinned_since, sandbox.pinned_what = now, what
     return True
 
 

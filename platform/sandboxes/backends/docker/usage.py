@@ -47,11 +47,13 @@ class Reader:
     def usable(self) -> bool:
         return bool(self.v2) or all(self.v1.values())
 
-    def directories(self, container_id: str) -> dict[str, Path] | None:
-        """The container's cgroup in each hierarchy read, by controller ("" for v2's single one);
-        None when one is not found (gone, or where the engine's layouts do not put it)."""
+    def directories(self, container_id: str, only: str = "") -> dict[str, Path] | None:
+        """The container's cgroup in each hierarchy read (on v1 `only` that controller's), by
+        controller ("" for v2's single one); None when one is not found (gone, or where the
+        engine's layouts do not put it)."""
         found = {}
-        for controller, root in ({"": self.v2} if self.v2 else self.v1).items():
+        roots = {"": self.v2} if self.v2 else {only: self.v1[only]} if only else self.v1
+        for controller, root in roots.items():
             found[controller] = next((root / p for p in places(container_id) if (root / p).is_dir()), None)
             if found[controller] is None:
                 return None
@@ -97,7 +99,7 @@ class Reader:
         two small files each, no wait, so the cap watch (sandboxes/pressure.py) can look every second."""
         found = {}
         for cid in container_ids:
-            dirs = self.directories(cid)
+            dirs = self.directories(cid, only="pids")
             d = dirs and dirs["" if self.v2 else "pids"]
             try:
                 if d:
