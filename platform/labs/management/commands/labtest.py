@@ -67,13 +67,7 @@ class Command(BaseCommand):
             # passes from scratch, is reported (below) rather than failing the run.
             say(f"\nagain, in fresh sandboxes: {', '.join(lab.slug for lab in again)}")
             retried = {run.lab: run for run in run_labs(again, parallel, say, verbose, keep, parts)}
-            flaky = [
-                f"  {run.lab} {r.step} {r.phase}: {r.detail or 'failed'}"
-                for run in runs
-                if run.lab in retried and retried[run.lab].ok
-                for r in run.results
-                if not r.ok
-            ]
+            flaky = failure_lines(run for run in runs if run.lab in retried and retried[run.lab].ok)
             runs = [retried.get(run.lab, run) for run in runs]
         Path(junit).parent.mkdir(parents=True, exist_ok=True)
         Path(junit).write_text(junit_xml(runs))
@@ -88,7 +82,10 @@ class Command(BaseCommand):
             self.stdout.write("flaky: failed once, then passed in a fresh sandbox:\n" + "\n".join(flaky))
         if failed:
             # Repeat every failure last, in the error too: a CI log that keeps only its tail shows why.
-            failures = [
-                f"  {r.lab} {r.step} {r.phase}: {r.detail or 'failed'}" for run in runs for r in run.results if not r.ok
-            ]
+            failures = failure_lines(runs)
             raise CommandError(f"labs failing their self-test: {', '.join(failed)}\n" + "\n".join(failures))
+
+
+def failure_lines(runs) -> list[str]:
+    """One line per failed result: lab, step, phase and why."""
+    return [f"  {r.lab} {r.step} {r.phase}: {r.detail or 'failed'}" for run in runs for r in run.results if not r.ok]
