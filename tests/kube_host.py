@@ -19,11 +19,30 @@ from django.conf import settings
 
 from labs import runner
 from labs.format import LabDef
+from sandboxes.backends.docker import seccomp
+from sandboxes.backends.kubernetes.manifests import NESTED_SECCOMP
 
 NODES = ["node1", "node2"]
 RBAC = Path(__file__).resolve().parent.parent / "docs" / "kubernetes" / "berth-rbac.yaml"
 NAMESPACE = "berth-sandboxes"  # as RBAC names it
-IMAGES = ["berth/base:latest", "berth/etcd:latest"]  # the contract tests' sandboxes, and a standard lab's
+# the contract tests' sandboxes, a standard day's, Docker days'
+IMAGES = ["berth/base:latest", "berth/etcd:latest", "berth/docker:latest"]
+# Docker days run in this runtime class. Its handler is the nodes' plain runc: the nodes are
+# themselves sandboxes of Berth's engine, whose root is not the host's (user namespaces), so
+# neither is a pod's. docs/kubernetes.md lists what a cluster of ordinary nodes would use.
+NESTED_CLASS = "berth-nested"
+SECCOMP_DIR = "/var/lib/kubelet/seccomp/berth"  # where NESTED_SECCOMP is looked for on a node
+
+
+# Room for what runs on the nodes: the lab images (Docker days' is 1.5 GB) and Docker days' pods,
+# each with an engine of its own (the largest a lab may ask for).
+NODE_RESOURCES = {"memory_mb": 4096, "disk_mb": 16384}
+RUNTIME_CLASS = {
+    "apiVersion": "node.k8s.io/v1",
+    "kind": "RuntimeClass",
+    "metadata": {"name": NESTED_CLASS},
+    "handler": "runc",
+}
 
 
 @dataclass
@@ -37,7 +56,7 @@ class HostCluster:
     @property
     def address(self) -> str:
         """The cluster as a host of BERTH_DOCKER_HOSTS."""
-        return f"k8s:{self.kubeconfig}?namespace={NAMESPACE}"
+        return f"k8s:{self.kubeconfig}?namespace={NAMESPACE}&nested={NESTED_CLASS}"
 
     def kubectl(self, *args: str, check: bool = True) -> str:
         """kubectl on node1, as the cluster's admin."""
@@ -53,6 +72,7 @@ def start(backend, workdir: Path) -> HostCluster:
     tag = uuid.uuid4().hex[:6]
     prefix = f"{settings.SANDBOX_PREFIX}-kh{tag}"
     lab = LabDef("kube-host", "(test)", "kube-host", "berth/kubernetes:latest", "kubernetes", 60, NODES, "")
+    lab.resources = NODE_RESOURCES
     labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.labtest": "kube-host"}
     ids: dict[str, str] = {}
     env = {**os.environ, "DOCKER_HOST": settings.DOCKER_HOSTS["local"]}
@@ -81,10 +101,15 @@ def start(backend, workdir: Path) -> HostCluster:
         entry["context"]["user"] = "berth"
     cluster.kubeconfig.write_text(yaml.safe_dump(config))
 
-    # Both nodes take sandboxes; the lab images into each node's containerd (no registry here).
+    # Both nodes take sandboxes; the lab images into each node's containerd (no registry here),
+    # and Berth's seccomp profile for nested engines where the kubelet looks for it.
     cluster.kubectl("taint", "nodes", "node1", "node-role.kubernetes.io/control-plane-")
     with ThreadPoolExecutor() as both:  # the nodes import at once
         list(both.map(lambda node: load_images(ids[node], env), NODES))
+    for node in NODES:
+        run("exec", ids[node], "mkdir", "-p", SECCOMP_DIR)
+        run("cp", str(seccomp.profile_path()), f"{ids[node]}:{SECCOMP_DIR}/{Path(NESTED_SECCOMP).name}")
+    run("exec", "-i", ids["node1"], "kubectl", "apply", "-f", "-", input=yaml.safe_dump(RUNTIME_CLASS).encode())
     cluster.kubectl("apply", "-f", "/etc/berth/addons/metrics-server.yaml")  # the backend's stats
     return cluster
 

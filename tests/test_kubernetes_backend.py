@@ -4,23 +4,25 @@ views, consumers, worker and relay; only the host's address (`k8s:...`) differs.
 the real two-node one the tests start (tests/kube_host.py)."""
 
 import io
+import re
 import time
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import database_url, start_stack
-from tests.kube_host import NAMESPACE
+from tests.kube_host import NAMESPACE, NESTED_CLASS
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
 LAB = "day39-kubernetes-architecture"  # Docker in depth, day 29: a standard sandbox (etcd's image)
+DAY1 = "day01-docker-architecture"  # the 40-day course's day 1: a Docker day, a nested engine in a pod
 
 
 @pytest.mark.django_db
-def test_a_lab_proves_itself_on_the_cluster(kube_host, settings, course):
-    """Every check fails before, passes after its solution and fails after its sabotage; the
-    lesson's transcripts print what the lesson shows: all of it in pods."""
+def test_labs_prove_themselves_on_the_cluster(kube_host, settings, course):
+    """A standard day and a Docker day: every check fails before, passes after its solution and
+    fails after its sabotage; the lessons' transcripts print what the lessons show: all in pods."""
     from django.core.management import call_command
 
     from sandboxes.backends import get_backend
@@ -29,11 +31,12 @@ def test_a_lab_proves_itself_on_the_cluster(kube_host, settings, course):
     get_backend.cache_clear()
     out = io.StringIO()
     try:
-        call_command("labtest", LAB, stdout=out)
+        call_command("labtest", LAB, DAY1, stdout=out)
     finally:
         get_backend.cache_clear()
-    assert "1/1 labs passed" in out.getvalue(), out.getvalue()
-    assert "lesson transcript      ok" in out.getvalue()
+    assert "2/2 labs passed" in out.getvalue(), out.getvalue()
+    for lab in (LAB, DAY1):
+        assert re.search(rf"^{lab} .* lesson transcript +ok", out.getvalue(), re.M), out.getvalue()
 
 
 @pytest.mark.django_db
@@ -74,7 +77,9 @@ def cluster_stack(kube_host, django_db_blocker):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.stack
 @pytest.mark.e2e
-def test_a_learner_works_a_day_on_the_cluster_in_chromium(kube_host, cluster_stack, chromium, learner, course):
+def test_a_learner_works_day_1_on_the_cluster_in_chromium(kube_host, cluster_stack, chromium, learner, course):
+    """Day 1 is a Docker day: its sandbox is a pod of the cluster's runtime class for nested
+    engines, with its own Docker engine inside."""
     from labs.models import Step
     from sandboxes.models import Sandbox
     from tests.test_e2e import log_in, type_in_terminal
@@ -83,21 +88,23 @@ def test_a_learner_works_a_day_on_the_cluster_in_chromium(kube_host, cluster_sta
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     log_in(page, cluster_stack, learner)
-    page.goto(f"{cluster_stack.http}/course/docker-in-depth/day/29/")
+    page.goto(f"{cluster_stack.http}/course/day/1/")
     page.click("#start-lab")
     expect(page.locator(".xterm-screen")).to_be_visible(timeout=120000)
 
     # The terminal is a shell in a pod of the cluster: its name is the sandbox's.
-    sandbox = Sandbox.objects.get(session__user=learner, session__lab__slug=LAB)
+    sandbox = Sandbox.objects.get(session__user=learner, session__lab__slug=DAY1)
     pods = kube_host.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name")
     assert f"pod/{sandbox.container_id}" in pods.split()
-    type_in_terminal(page, "hostname; echo from-$((6*7))\n")
-    expect(page.locator(".xterm-rows")).to_contain_text("from-42", timeout=30000)
+    assert kube_host.kubectl("get", "pod", "-n", NAMESPACE, sandbox.container_id, "-o",
+                             "jsonpath={.spec.runtimeClassName}") == NESTED_CLASS  # fmt: skip
+    type_in_terminal(page, "hostname; docker run --rm busybox sh -c 'echo nested-$((6*7))'\n")
+    expect(page.locator(".xterm-rows")).to_contain_text("nested-42", timeout=60000)
     expect(page.locator(".xterm-rows")).to_contain_text("node1")
 
     page.click("#step-1 .check-button")  # before the work: it fails and says why
     expect(page.locator("#step-1 .check-result")).to_have_attribute("data-state", "failed", timeout=30000)
-    for line in Step.objects.get(lab__slug=LAB, position=1).solution_script.strip().splitlines():
+    for line in Step.objects.get(lab__slug=DAY1, position=1).solution_script.strip().splitlines():
         type_in_terminal(page, line + "\n")
     type_in_terminal(page, "echo done-$((5*5))\n")
     expect(page.locator(".xterm-rows")).to_contain_text("done-25", timeout=60000)
@@ -117,3 +124,85 @@ def test_a_learner_works_a_day_on_the_cluster_in_chromium(kube_host, cluster_sta
             break
         time.sleep(0.3)
     assert f"pod/{sandbox.container_id}" not in pods.split()
+
+
+def test_a_cluster_offers_docker_days_only_in_the_runtime_class_named_for_them(kube_host):
+    """Without `nested=` in its address a cluster refuses Docker days (a nested engine needs
+    SYS_ADMIN, which only a runtime class whose pods' root is not the node's may give); no
+    cluster offers Kubernetes days yet. Refused before anything is made, with words for the learner."""
+    from sandboxes.backends.base import SandboxError
+    from sandboxes.backends.kubernetes import KubernetesBackend
+    from tests.test_isolation import spec
+
+    plain = KubernetesBackend("plain", kube_host.address.replace(f"&nested={NESTED_CLASS}", ""))
+    nested = KubernetesBackend("nested", kube_host.address)
+    node = spec("k8s-node", "kubernetes")
+    for backend, refused in ((plain, spec("k8s-plain", "docker")), (plain, node), (nested, node)):
+        with pytest.raises(SandboxError, match=f"profile {refused.profile} is not offered") as error:
+            backend.create(refused)
+        assert error.value.learner_message == "This lab needs a kind of sandbox this host does not offer."
+    assert plain.profiles() == ("standard",) and nested.profiles() == ("standard", "docker")
+    pods = kube_host.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name")
+    assert "k8s-plain" not in pods and "k8s-node" not in pods
+
+
+# What a learner's root tries on a Docker day, from inside the pod (tests/test_isolation.py tries
+# the same on a Docker host): each line says refused or, if it got through, what it did.
+HOSTILE = r"""
+for key in kernel/core_pattern kernel/modprobe; do
+  v=$(cat /proc/sys/$key); printf '%s\n' "$v" > /proc/sys/$key 2>/dev/null && echo "WROTE $key" || echo "refused $key"
+done
+mkdir -p /tmp/kfs
+for fs in debugfs tracefs securityfs; do
+  mount -t $fs none /tmp/kfs 2>/dev/null && { echo "MOUNTED $fs"; umount /tmp/kfs; } || echo "refused $fs"
+done
+python3 -c 'import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+print("LOADED module" if libc.syscall(313, -1, b"", 0) == 0 else "refused module: " + os.strerror(ctypes.get_errno()))'
+mkdir -p /tmp/cgx
+mount -t cgroup -o none,name=berthx cgroup /tmp/cgx 2>/dev/null && echo "MOUNTED hierarchy" || echo "refused hierarchy"
+ls /sys/fs/cgroup/*/release_agent 2>/dev/null | sed 's/^/AGENT /'
+"""
+
+
+def test_a_docker_day_pod_gives_a_learner_no_host_privileges(kube_host, settings):
+    """The nested engine works in the pod, and none of the host's privileges are in reach:
+    host-wide kernel settings, the kernel's debug file systems, modules, a cgroup release_agent,
+    the host's disks, runc's leaked descriptor (CVE-2024-21626), the cluster's API and the node."""
+    from sandboxes.backends import get_backend
+    from tests.test_isolation import BLOCK_DEVICES, TCP_PROBE, spec
+
+    settings.DOCKER_HOSTS = {"local": kube_host.address}
+    get_backend.cache_clear()
+    backend = get_backend("local")
+    sandbox_id = backend.create(spec("k8s-dind", "docker"))
+    try:
+        backend.start(sandbox_id)
+        backend.wait_ready(sandbox_id, 120, lambda phase: None)
+
+        def run(script: str, timeout: int = 60) -> str:
+            result = backend.exec(sandbox_id, script, timeout=timeout)
+            assert not result.timed_out, f"timed out: {script}\n{result.output}"
+            return result.output
+
+        works = run("docker run --rm busybox echo nested-$((6*7)) && docker info --format '{{.Name}}'", 120)
+        assert "nested-42" in works and "node1" in works, works
+        out = run(HOSTILE)
+        assert out.count("refused") == 7 and "refused module: Operation not permitted" in out, out
+        assert not any(word in out for word in ("WROTE", "MOUNTED", "LOADED", "AGENT")), out
+        disks = run(BLOCK_DEVICES)
+        assert not re.search(r"^READ ", disks, re.M) and re.search(r"^(refused|nomknod) ", disks, re.M), disks
+        leak = run(
+            "touch /berth-sandbox-root-marker; for fd in 3 4 5 6 7 8; do"
+            " docker run --rm -w /proc/self/fd/$fd busybox sh -c 'ls -a ../../..; ls -a .' 2>&1; done", 240
+        )  # fmt: skip
+        assert not {"work", "berth-sandbox-root-marker"} & set(leak.split()), leak
+        node = kube_host.kubectl("get", "pod", "-n", NAMESPACE, sandbox_id, "-o", "jsonpath={.status.hostIP}")
+        reach = run(
+            TCP_PROBE + f"probe $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT & probe {node} 10250 &"
+            f" probe {node} 6443 & probe {node} 2379 & wait"
+        )  # fmt: skip
+        assert reach.count("\n") == 4 and " open" not in reach, reach
+    finally:
+        backend.remove(sandbox_id)
+        get_backend.cache_clear()

@@ -76,6 +76,10 @@ def test_exec_streams_lines_reports_the_exit_code_and_stops_at_the_timeout(engin
     assert result.exit_code == 3 and sorted(lines) == ["one", "three", "two"]
     hung = engine.exec(sid, "sleep 60 & wait", timeout=2)
     assert hung.timed_out and hung.exit_code == 124
+    # A server left running in the background (as a lab's setup starts one) keeps the output
+    # open; the exec still ends with its script, with everything the script printed.
+    served = engine.exec(sid, "(sleep 60 &); sleep 60 & echo serving; exit 5", timeout=20)
+    assert (served.exit_code, served.output, served.timed_out) == (5, "serving\n", False)
 
 
 def test_waiting_for_a_sandbox_reports_each_phase_once_then_its_failure(engine, sandbox):

@@ -3,6 +3,7 @@ scheduler; Berth keeps its own quotas and waiting line as on Docker hosts.
 
 A host of BERTH_DOCKER_HOSTS whose address is `k8s:<kubeconfig>` (or `k8s:in-cluster`, for
 Berth running in the cluster), with `?namespace=<name>` (default berth-sandboxes), is a cluster.
+`&nested=<RuntimeClass>` offers Docker days there too, in pods of that class (docs/kubernetes.md).
 """
 
 import base64
@@ -26,7 +27,6 @@ from sandboxes.backends.kubernetes import manifests, streams
 log = logging.getLogger(__name__)
 FORBIDDEN, GONE, CONFLICT = 403, 404, 409
 DEFAULT_NAMESPACE = "berth-sandboxes"
-PROFILES = ("standard",)  # the docker and kubernetes profiles need a pod security this backend does not ask for yet
 FILE_CHUNK = 48 * 1024  # bytes of a file per exec: each travels base64-encoded in the exec's URL
 # A pod waiting for these will not start without someone's help: said at once, not at the timeout.
 STUCK = {"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
@@ -63,19 +63,21 @@ def api_call(what: str, learner_message: str = "The sandbox service is unavailab
         raise SandboxError(f"{what}: {e}", learner_message) from e
 
 
-def parse_address(url: str) -> tuple[str, str]:
-    """`k8s:<kubeconfig path or in-cluster>?namespace=<name>` -> (where, namespace)."""
+def parse_address(url: str) -> tuple[str, str, str | None]:
+    """`k8s:<kubeconfig path or in-cluster>?namespace=<name>&nested=<RuntimeClass>` ->
+    (where, namespace, the runtime class for nested engines or None)."""
     parts = urlsplit(url)
     if parts.scheme != "k8s" or not parts.path:
-        raise ValueError(f"a cluster's address is k8s:<kubeconfig>[?namespace=<name>], not {url!r}")
-    namespace = (parse_qs(parts.query).get("namespace") or [DEFAULT_NAMESPACE])[0]
-    return parts.path, namespace
+        raise ValueError(f"a cluster's address is k8s:<kubeconfig>[?namespace=<name>][&nested=<class>], not {url!r}")
+    query = parse_qs(parts.query)
+    namespace = (query.get("namespace") or [DEFAULT_NAMESPACE])[0]
+    return parts.path, namespace, (query.get("nested") or [None])[0]
 
 
 class KubernetesBackend(SandboxBackend):
     def __init__(self, host: str, url: str):
         super().__init__(host, url)
-        where, self.namespace = parse_address(url)
+        where, self.namespace, self.nested_runtime = parse_address(url)
         self.configuration = client.Configuration()
         if where == "in-cluster":
             config.load_incluster_config(client_configuration=self.configuration)
@@ -99,9 +101,10 @@ class KubernetesBackend(SandboxBackend):
 
     # --- lifecycle ---------------------------------------------------------------------------
     def create(self, spec: SandboxSpec) -> str:
-        if spec.profile not in PROFILES:
+        if spec.profile not in self.profiles():
             raise SandboxError(
-                f"profile {spec.profile} is not offered on cluster {self.host}",
+                f"profile {spec.profile} is not offered on cluster {self.host}"
+                + ("" if spec.profile != "docker" else " (its address names no runtime class for nested engines)"),
                 "This lab needs a kind of sandbox this host does not offer.",
             )
         if not self.namespace_made:
@@ -111,12 +114,19 @@ class KubernetesBackend(SandboxBackend):
             return existing
         try:
             with api_call(f"create pod {spec.name}", "The sandbox could not be started."):
-                self.core.create_namespaced_pod(self.namespace, manifests.pod(spec, self.namespace))
+                pod = manifests.pod(spec, self.namespace, self.nested_runtime)
+                self.core.create_namespaced_pod(self.namespace, pod)
         except SandboxError as e:
             if getattr(e, "status", None) == CONFLICT and (existing := self._own_pod(spec)):
                 return existing  # made concurrently by a retry
             raise
         return spec.name
+
+    def profiles(self) -> tuple[str, ...]:
+        """Standard sandboxes everywhere; Docker days only in a runtime class the operator names for
+        them, whose pods' root is not the node's (a nested engine needs SYS_ADMIN). Kubernetes
+        days are not offered on a cluster yet (docs/kubernetes.md)."""
+        return ("standard", "docker") if self.nested_runtime else ("standard",)
 
     def _own_pod(self, spec: SandboxSpec) -> str | None:
         """spec.name, if a pod of that name was made for this very spec; one made for anything else
@@ -256,16 +266,26 @@ class KubernetesBackend(SandboxBackend):
         code = streams.run(
             self.configuration, self.namespace, sandbox_id, command, timeout, lambda _, data: output.add(data)
         )
+        return self._result(code, output)
+
+    @staticmethod
+    def _result(code: int | None, output: ExecOutput) -> ExecResult:
         printed = output.finish()
         if code is None:
             return ExecResult(124, printed, timed_out=True)
         return ExecResult(code, printed, timed_out=code == 124)
 
     def exec(self, sandbox_id, script, timeout, on_output=None) -> ExecResult:
-        # `timeout` inside stops the script; the deadline in streams.run also stops us waiting on
-        # a background process that keeps the output open.
-        cmd = ["timeout", "-k", "2", str(int(timeout)), "bash", "-c", script]
-        return self._exec(sandbox_id, cmd, timeout + 5, on_output)
+        # `timeout` inside stops the script; the script's end mark stops us waiting on a background
+        # process that keeps the output open, and the deadline in streams.run on a pod gone silent.
+        output = ExecOutput(on_output)
+        end = streams.ScriptEnd(output.add)
+        command = end.command(script, timeout)
+        code = streams.run(
+            self.configuration, self.namespace, sandbox_id, command, timeout + 5, lambda _, data: end.add(data)
+        )
+        end.rest()
+        return self._result(code, output)
 
     def open_tty(self, sandbox_id: str, rows: int, cols: int) -> Tty:
         command = streams.tty_command(rows, cols)

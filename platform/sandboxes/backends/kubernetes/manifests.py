@@ -16,6 +16,26 @@ DENY_ALL = "berth-deny-all"
 # Docker's default capabilities minus the ones the Docker backend's standard profile drops too.
 STANDARD_CAPS_DROPPED = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"]
 
+# A Docker day's pod: what a nested engine needs beyond the runtime's default capabilities (the
+# Docker backend's docker profile, less what touches the host kernel and the newest capabilities,
+# which a nested engine does not use and some nodes cannot grant).
+NESTED_CAPS_ADDED = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_NICE", "IPC_LOCK", "IPC_OWNER", "NET_BROADCAST",
+                     "LEASE", "AUDIT_READ", "SYS_TTY_CONFIG"]  # fmt: skip
+# Berth's seccomp profile for nested engines (Docker's default plus keyctl, which runc needs for
+# each nested container), as a file on every node under the kubelet's seccomp directory.
+NESTED_SECCOMP = "berth/docker-sandbox.json"
+# A Docker day's own disks, as on a Docker host: the inner engine's data and /root on the node's
+# disk (overlay cannot stack on the pod's own overlay: the engine's layers, a lesson's overlay
+# mount in /root), /run and /tmp in memory.
+NESTED_MOUNTS = {"engine": "/var/lib/docker", "home": "/root", "run": "/run", "tmp": "/tmp"}
+IN_MEMORY_MB = {"run": 64, "tmp": 512}
+NESTED_VOLUME_MOUNTS = [{"name": name, "mountPath": path} for name, path in NESTED_MOUNTS.items()]
+
+# A name is asked as written first (ndots 0; the cluster's default of 5 sends `web` to the cluster's
+# DNS as web.<namespace>.svc... before a nested engine's own DNS may answer it), and a name nobody
+# answers fails in a second, as on a Docker host (a sandbox alone reaches no DNS at all).
+DNS_OPTIONS = [{"name": "ndots", "value": "0"}, {"name": "timeout", "value": "1"}, {"name": "attempts", "value": "1"}]
+
 # CPU weight: the Docker backend's shares (1024 is everyone's) become the pod's CPU request, which
 # is what the kubelet turns into the same weight. Everyone's is USUAL_REQUEST_MILLI.
 USUAL_REQUEST_MILLI = 100
@@ -41,16 +61,39 @@ def as_labels(labels: dict[str, str]) -> dict[str, str]:
     return {key: label_value(value) for key, value in labels.items()}
 
 
-def pod(spec: SandboxSpec, namespace: str) -> dict:
-    """The pod of one sandbox. Only the standard profile is offered here (see the backend)."""
+def security(profile: str) -> dict:
+    """The container's security context. Standard: Docker's default capabilities less the risky
+    ones, no privilege escalation, the runtime's seccomp profile. Docker: a nested engine's
+    capabilities and Berth's seccomp profile; only ever in the cluster's runtime class for nested
+    engines, whose pods' root is not the node's (the backend sees to that)."""
+    if profile == "docker":
+        return {
+            "allowPrivilegeEscalation": True,  # the API refuses SYS_ADMIN without it
+            "capabilities": {"add": NESTED_CAPS_ADDED},
+            "seccompProfile": {"type": "Localhost", "localhostProfile": NESTED_SECCOMP},
+        }
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": STANDARD_CAPS_DROPPED},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod(spec: SandboxSpec, namespace: str, nested_runtime: str | None = None) -> dict:
+    """The pod of one sandbox: the standard profile in the cluster's default runtime, the docker
+    profile in `nested_runtime` (the backend offers no other profile)."""
+    nested = spec.profile == "docker"
     labels = as_labels(spec.labels)
     labels["berth.profile"] = spec.profile
-    dns = {}
+    dns = {"dnsConfig": {"options": DNS_OPTIONS}}
     if spec.network:
         service = network_service(spec.network)
         labels[NETWORK_LABEL] = service
         # node2 resolves as node2.<service>.<namespace>.svc.<domain>: the search path finds it
-        dns = {"subdomain": service, "dnsConfig": {"searches": [f"{service}.{namespace}.svc.cluster.local"]}}
+        dns = {
+            "subdomain": service,
+            "dnsConfig": {"options": DNS_OPTIONS, "searches": [f"{service}.{namespace}.svc.cluster.local"]},
+        }
     limits = {
         "cpu": f"{int(spec.cpus * 1000)}m",
         "memory": f"{spec.memory_mb}Mi",
@@ -73,7 +116,7 @@ def pod(spec: SandboxSpec, namespace: str) -> dict:
             "enableServiceLinks": False,  # nor the addresses of the namespace's services
             "restartPolicy": "Never",  # a sandbox that ends is ended: the reaper tidies it
             "terminationGracePeriodSeconds": 2,
-            **({"runtimeClassName": spec.runtime} if spec.runtime else {}),
+            **(nested_disks(spec, nested_runtime) if nested else {}),
             "containers": [
                 {
                     "name": CONTAINER,
@@ -86,15 +129,33 @@ def pod(spec: SandboxSpec, namespace: str) -> dict:
                     ],
                     "resources": {"limits": limits, "requests": requests},
                     "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": STANDARD_CAPS_DROPPED},
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": security(spec.profile),
+                    **({"volumeMounts": NESTED_VOLUME_MOUNTS} if nested else {}),
                 }
             ],
         },
     }
+
+
+def nested_disks(spec: SandboxSpec, runtime_class: str | None) -> dict:
+    """A Docker day's runtime class and its volumes (NESTED_MOUNTS), within the sandbox's caps;
+    /root starts as the image's, copied in by an init container."""
+    volumes = [
+        {"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": f"{IN_MEMORY_MB[name]}Mi"}}
+        if name in IN_MEMORY_MB
+        else {"name": name, "emptyDir": {"sizeLimit": f"{spec.disk_mb}Mi"}}
+        for name in NESTED_MOUNTS
+    ]
+    seed = {
+        "name": "home",
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["cp", "-a", "/root/.", "/seed/"],
+        "volumeMounts": [{"name": "home", "mountPath": "/seed"}],
+        "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "10m", "memory": "16Mi"}},
+        "securityContext": security("standard"),
+    }
+    return {"runtimeClassName": runtime_class, "volumes": volumes, "initContainers": [seed]}
 
 
 def deny_all() -> dict:

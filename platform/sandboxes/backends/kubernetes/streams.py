@@ -3,6 +3,7 @@ stream: 0 stdin, 1 stdout, 2 stderr, 3 the end's status, 4 the terminal's size).
 
 import asyncio
 import json
+import secrets
 import threading
 import time
 
@@ -54,7 +55,8 @@ def exit_status(raw: bytes | str | None) -> int | None:
 
 def run(configuration, namespace: str, pod: str, command: list[str], timeout: float, on_chunk) -> int | None:
     """Run a command to its end or the deadline, handing each chunk of output (stdout and stderr
-    as they come) to on_chunk(channel, bytes). Returns the exit code, None at the deadline."""
+    as they come) to on_chunk(channel, bytes), which may end the run early by returning an exit
+    code. Returns the exit code, None at the deadline."""
     ws = open_exec(configuration, namespace, pod, command)
     deadline = time.monotonic() + timeout
     try:
@@ -65,8 +67,8 @@ def run(configuration, namespace: str, pod: str, command: list[str], timeout: fl
             ws.update(timeout=min(remaining, 1.0))
             for channel in (STDOUT, STDERR):
                 data = ws.read_channel(channel)
-                if data:
-                    on_chunk(channel, data)
+                if data and (ended := on_chunk(channel, data)) is not None:
+                    return ended
         code = exit_status(ws.read_channel(STATUS))
     except (OSError, WebSocketException) as e:
         raise SandboxError(f"exec in {pod}: the stream broke: {e}", "The sandbox did not answer.") from e
@@ -75,6 +77,48 @@ def run(configuration, namespace: str, pod: str, command: list[str], timeout: fl
     if code is None:  # closed without saying how the command ended: the pod or the node went away
         raise SandboxError(f"exec in {pod}: the stream ended without an exit status", "The sandbox did not answer.")
     return code
+
+
+class ScriptEnd:
+    """The end of a script, written into its own output. An exec on the API server ends only once
+    every holder of its output has closed it (a Docker engine ends it with the process), so a
+    server a script leaves in the background would hold it to the deadline. The script's wrapper
+    prints a mark with a nonce and the exit code when the script ends; what follows is not waited
+    for. Output goes on to `feed` as it comes, less a tail that may be the mark's beginning."""
+
+    SEPARATOR = b"\x1e"  # ASCII's record separator: not in a script's text output
+
+    def __init__(self, feed):
+        self.feed = feed
+        self.mark = self.SEPARATOR + f"berth-end {secrets.token_hex(8)} ".encode()
+        self.held = b""
+
+    def command(self, script: str, timeout: float) -> list[str]:
+        wrapper = 'timeout -k 2 "$0" bash -c "$1" 2>&1; printf "\\036berth-end %s %d\\036" "$2" "$?"'
+        return ["bash", "-c", wrapper, str(int(timeout)), script, self.mark.split()[1].decode()]
+
+    def add(self, data: bytes) -> int | None:
+        """Pass the output on; the script's exit code once its mark has come."""
+        self.held += data
+        at = self.held.find(self.mark)
+        if at >= 0:
+            end = self.held.find(self.SEPARATOR, at + len(self.mark))
+            if end < 0:
+                return None  # the rest of the mark is on its way
+            self.feed(self.held[:at])
+            code, self.held = int(self.held[at + len(self.mark) : end]), b""
+            return code
+        start = self.held.rfind(self.SEPARATOR)
+        keep = start if start >= 0 and self.mark.startswith(self.held[start:]) else len(self.held)
+        if keep:
+            self.feed(self.held[:keep])
+            self.held = self.held[keep:]
+        return None
+
+    def rest(self) -> None:
+        """The stream ended without the mark (the deadline, or the pod went away)."""
+        self.feed(self.held)
+        self.held = b""
 
 
 class KubeTty(Tty):
