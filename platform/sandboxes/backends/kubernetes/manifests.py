@@ -85,15 +85,13 @@ def pod(spec: SandboxSpec, namespace: str, nested_runtime: str | None = None) ->
     nested = spec.profile == "docker"
     labels = as_labels(spec.labels)
     labels["berth.profile"] = spec.profile
-    dns = {"dnsConfig": {"options": DNS_OPTIONS}}
+    dns: dict = {"dnsConfig": {"options": DNS_OPTIONS}}
     if spec.network:
         service = network_service(spec.network)
         labels[NETWORK_LABEL] = service
         # node2 resolves as node2.<service>.<namespace>.svc.<domain>: the search path finds it
-        dns = {
-            "subdomain": service,
-            "dnsConfig": {"options": DNS_OPTIONS, "searches": [f"{service}.{namespace}.svc.cluster.local"]},
-        }
+        dns["subdomain"] = service
+        dns["dnsConfig"]["searches"] = [f"{service}.{namespace}.svc.cluster.local"]
     limits = {
         "cpu": f"{int(spec.cpus * 1000)}m",
         "memory": f"{spec.memory_mb}Mi",

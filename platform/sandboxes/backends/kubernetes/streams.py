@@ -90,12 +90,13 @@ class ScriptEnd:
 
     def __init__(self, feed):
         self.feed = feed
-        self.mark = self.SEPARATOR + f"berth-end {secrets.token_hex(8)} ".encode()
+        self.nonce = secrets.token_hex(8)  # a script cannot print the mark of its own end early
+        self.mark = self.SEPARATOR + f"berth-end {self.nonce} ".encode()
         self.held = b""
 
     def command(self, script: str, timeout: float) -> list[str]:
         wrapper = 'timeout -k 2 "$0" bash -c "$1" 2>&1; printf "\\036berth-end %s %d\\036" "$2" "$?"'
-        return ["bash", "-c", wrapper, str(int(timeout)), script, self.mark.split()[1].decode()]
+        return ["bash", "-c", wrapper, str(int(timeout)), script, self.nonce]
 
     def add(self, data: bytes) -> int | None:
         """Pass the output on; the script's exit code once its mark has come."""
