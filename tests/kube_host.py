@@ -31,7 +31,7 @@ IMAGES = ["berth/base:latest", "berth/etcd:latest", "berth/docker:latest"]
 # themselves sandboxes of Berth's engine, whose root is not the host's (user namespaces), so
 # neither is a pod's. docs/kubernetes.md lists what a cluster of ordinary nodes would use.
 NESTED_CLASS = "berth-nested"
-SECCOMP_DIR = "/var/lib/kubelet/seccomp/berth"  # where NESTED_SECCOMP is looked for on a node
+NESTED_SECCOMP_ON_NODE = Path("/var/lib/kubelet/seccomp") / NESTED_SECCOMP  # where the kubelet looks for it
 
 
 # Room for what runs on the nodes: the lab images (Docker days' is 1.5 GB) and Docker days' pods,
@@ -107,8 +107,8 @@ def start(backend, workdir: Path) -> HostCluster:
     with ThreadPoolExecutor() as both:  # the nodes import at once
         list(both.map(lambda node: load_images(ids[node], env), NODES))
     for node in NODES:
-        run("exec", ids[node], "mkdir", "-p", SECCOMP_DIR)
-        run("cp", str(seccomp.profile_path()), f"{ids[node]}:{SECCOMP_DIR}/{Path(NESTED_SECCOMP).name}")
+        run("exec", ids[node], "mkdir", "-p", str(NESTED_SECCOMP_ON_NODE.parent))
+        run("cp", str(seccomp.profile_path()), f"{ids[node]}:{NESTED_SECCOMP_ON_NODE}")
     run("exec", "-i", ids["node1"], "kubectl", "apply", "-f", "-", input=yaml.safe_dump(RUNTIME_CLASS).encode())
     cluster.kubectl("apply", "-f", "/etc/berth/addons/metrics-server.yaml")  # the backend's stats
     return cluster
