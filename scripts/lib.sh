@@ -263,13 +263,7 @@ ensure_assets() {  # front-end libraries from npm, their dist files copied to bu
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" > "$stamp"
   fi
-  mkdir -p "$ROOT/build/vendor"
-  cp "$ROOT/node_modules/@xterm/xterm/lib/xterm.js" "$ROOT/node_modules/@xterm/xterm/css/xterm.css" \
-     "$ROOT/node_modules/@xterm/addon-fit/lib/addon-fit.js" "$ROOT/node_modules/htmx.org/dist/htmx.min.js" \
-     "$ROOT/node_modules/htmx-ext-ws/dist/ws.min.js" "$ROOT/node_modules/mermaid/dist/mermaid.min.js" \
-     "$ROOT/node_modules/asciinema-player/dist/bundle/asciinema-player.min.js" \
-     "$ROOT/node_modules/asciinema-player/dist/bundle/asciinema-player.css" \
-     "$ROOT/node_modules/axe-core/axe.min.js" "$ROOT/build/vendor/"
+  sh "$ROOT/scripts/vendor-assets" "$ROOT/node_modules" "$ROOT/build/vendor"
 }
 
 prepare_platform() {  # database, course, lab images

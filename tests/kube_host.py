@@ -51,6 +51,7 @@ class HostCluster:
     ids: dict[str, str]
     network: str  # the lab's own, between the nodes
     api_network: str  # node1 and this machine
+    api_host: str  # node1's address on it (the API server's, and every NodePort's)
     docker_env: dict[str, str]
 
     @property
@@ -76,7 +77,7 @@ def start(backend, workdir: Path) -> HostCluster:
     labels = {"berth.prefix": settings.SANDBOX_PREFIX, "berth.labtest": "kube-host"}
     ids: dict[str, str] = {}
     env = {**os.environ, "DOCKER_HOST": settings.DOCKER_HOSTS["local"]}
-    cluster = HostCluster(workdir / "kubeconfig", ids, f"{prefix}-net", f"{prefix}-api", env)
+    cluster = HostCluster(workdir / "kubeconfig", ids, f"{prefix}-net", f"{prefix}-api", "", env)
     names = {node: f"{prefix}-{node}" for node in NODES}
     runner.bring_up(backend, lab, names, labels, network=cluster.network, created=ids.__setitem__)
 
@@ -85,7 +86,7 @@ def start(backend, workdir: Path) -> HostCluster:
 
     run("network", "create", "--label", f"berth.prefix={settings.SANDBOX_PREFIX}", cluster.api_network)
     run("network", "connect", cluster.api_network, ids["node1"])
-    address = run(
+    cluster.api_host = address = run(
         "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{cluster.api_network}").IPAddress}}}}', ids["node1"],
         text=True,
     ).stdout.strip()  # fmt: skip
@@ -114,14 +115,14 @@ def start(backend, workdir: Path) -> HostCluster:
     return cluster
 
 
-def load_images(node_id: str, env: dict[str, str]) -> None:
-    save = subprocess.Popen(["docker", "save", *IMAGES], env=env, stdout=subprocess.PIPE)
+def load_images(node_id: str, env: dict[str, str], images: list[str] = IMAGES) -> None:
+    save = subprocess.Popen(["docker", "save", *images], env=env, stdout=subprocess.PIPE)
     subprocess.run(
         ["docker", "exec", "-i", node_id, "ctr", "-n", "k8s.io", "images", "import", "--local", "-"],
         env=env, stdin=save.stdout, check=True, capture_output=True,
     )  # fmt: skip
     if save.wait() != 0:
-        raise RuntimeError(f"docker save {' '.join(IMAGES)} failed")
+        raise RuntimeError(f"docker save {' '.join(images)} failed")
 
 
 def stop(backend, cluster: HostCluster) -> None:

@@ -80,24 +80,39 @@ def cluster_stack(kube_host, django_db_blocker):
 def test_a_learner_works_day_1_on_the_cluster_in_chromium(kube_host, cluster_stack, chromium, learner, course):
     """Day 1 is a Docker day: its sandbox is a pod of the cluster's runtime class for nested
     engines, with its own Docker engine inside."""
-    from labs.models import Step
     from sandboxes.models import Sandbox
-    from tests.test_e2e import log_in, type_in_terminal
+    from tests.test_e2e import log_in
 
     page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    log_in(page, cluster_stack, learner)
+    pod = work_day_1(page, cluster_stack.http, kube_host)
+    assert Sandbox.objects.get(session__user=learner, session__lab__slug=DAY1).container_id == pod
+
+
+def sandbox_pods(kube_host) -> dict[str, str]:
+    """The sandbox namespace's pods: name -> runtime class."""
+    listing = kube_host.kubectl("get", "pods", "-n", NAMESPACE, "--no-headers", "-o",
+                                "custom-columns=NAME:.metadata.name,CLASS:.spec.runtimeClassName")  # fmt: skip
+    return dict(line.split() for line in listing.splitlines() if line.strip())
+
+
+def work_day_1(page, http: str, kube_host) -> str:
+    """A logged-in learner's Day 1 in Chromium, from Start lab to End lab: a nested container in
+    the terminal, step 1's check failed then passed; returns the sandbox's pod, gone at the end."""
+    from labs.models import Step
+    from tests.test_e2e import type_in_terminal
+
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    log_in(page, cluster_stack, learner)
-    page.goto(f"{cluster_stack.http}/course/day/1/")
+    before = sandbox_pods(kube_host)
+    page.goto(f"{http}/course/day/1/")
     page.click("#start-lab")
     expect(page.locator(".xterm-screen")).to_be_visible(timeout=120000)
 
-    # The terminal is a shell in a pod of the cluster: its name is the sandbox's.
-    sandbox = Sandbox.objects.get(session__user=learner, session__lab__slug=DAY1)
-    pods = kube_host.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name")
-    assert f"pod/{sandbox.container_id}" in pods.split()
-    assert kube_host.kubectl("get", "pod", "-n", NAMESPACE, sandbox.container_id, "-o",
-                             "jsonpath={.spec.runtimeClassName}") == NESTED_CLASS  # fmt: skip
+    # The terminal is a shell in a new pod of the cluster, of the class for nested engines.
+    new = {name: runtime for name, runtime in sandbox_pods(kube_host).items() if name not in before}
+    assert list(new.values()) == [NESTED_CLASS], new
+    (pod,) = new
     type_in_terminal(page, "hostname; docker run --rm busybox sh -c 'echo nested-$((6*7))'\n")
     expect(page.locator(".xterm-rows")).to_contain_text("nested-42", timeout=60000)
     expect(page.locator(".xterm-rows")).to_contain_text("node1")
@@ -117,13 +132,12 @@ def test_a_learner_works_day_1_on_the_cluster_in_chromium(kube_host, cluster_sta
     expect(page.locator("#start-lab")).to_be_visible(timeout=60000)
     page.context.close()
     assert not errors, f"JavaScript errors: {errors}"
-    sandbox.refresh_from_db()
     for _ in range(100):
-        pods = kube_host.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name")
-        if f"pod/{sandbox.container_id}" not in pods.split():
+        if pod not in sandbox_pods(kube_host):
             break
         time.sleep(0.3)
-    assert f"pod/{sandbox.container_id}" not in pods.split()
+    assert pod not in sandbox_pods(kube_host)
+    return pod
 
 
 def test_a_cluster_offers_docker_days_only_in_the_runtime_class_named_for_them(kube_host):

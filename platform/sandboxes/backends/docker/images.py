@@ -187,26 +187,28 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[
         # On the engine's default bridge, which only builds use (sandboxes have no network or a
         # session network of their own); the host's network is refused on an engine that remaps
         # users, and Berth's engine gets NAT for that bridge from scripts/lib.sh.
-        events = client.api.build(
-            path=str(context),
-            tag=build_tag,
-            rm=True,
-            forcerm=True,
-            decode=True,
-            buildargs=entry.get("args") or None,
+        run_build(
+            client, tag, say, path=str(context), tag=build_tag, buildargs=entry.get("args") or None,
             labels={"berth.recipe": entry["recipe"]},
-        )
-        for event in events:
-            if "stream" in event and event["stream"].strip():
-                say(f"{tag}: {event['stream'].rstrip()}")
-            if "error" in event:
-                raise RuntimeError(f"building {tag} failed: {event['error'].strip()}")
+        )  # fmt: skip
     if rootfs:
         changes = [*rootfs.get("changes", []), f"LABEL berth.recipe={entry['recipe']}"]
         import_built_rootfs(client, build_tag, rootfs["path"], tag, changes)
     say(f"{tag}: built in {time.monotonic() - started:.1f} s")
     if before and before != image_id(client, tag):
         forget_replaced(client, before)
+
+
+def run_build(client: docker.DockerClient, name: str, say: Say, **build) -> None:
+    """`docker build` with `build`'s arguments, its output said line by line as `name`'s."""
+    try:
+        for event in client.api.build(rm=True, forcerm=True, decode=True, **build):
+            if "stream" in event and event["stream"].strip():
+                say(f"{name}: {event['stream'].rstrip()}")
+            if "error" in event:
+                raise RuntimeError(f"building {name} failed: {event['error'].strip()}")
+    except docker.errors.APIError as e:  # refused before it began (its URL holds every argument)
+        raise RuntimeError(f"building {name} failed: {e.explanation}") from None
 
 
 def import_built_rootfs(client: docker.DockerClient, built: str, path: str, tag: str, changes: list[str]) -> None:
@@ -267,3 +269,27 @@ def build_all(
         for entry in entries:
             if entry.get("binaries"):
                 build_image(client, entry, say, built)
+
+
+# Berth's own images (the repository's Dockerfile: target -> tag), for a cluster that runs the
+# platform and reaches no registry (docs/kubernetes.md): built on the Debian base made above.
+PLATFORM_IMAGES = {"postgres": "berth/postgres:15", "platform": "berth/platform:latest"}
+
+
+def build_platform(client: docker.DockerClient, say: Say) -> list[str]:
+    ensure_base(client, say)
+    extra_cas = "".join(p.read_text() for p in sorted(Path("/usr/local/share/ca-certificates").glob("**/*.crt")))
+    bases = {
+        "NODE_IMAGE": BASE_IMAGE,
+        "PYTHON_IMAGE": BASE_IMAGE,
+        "DEBIAN_IMAGE": BASE_IMAGE,
+        "EXTRA_CA_CERTS": extra_cas,
+    }
+    for target, tag in PLATFORM_IMAGES.items():
+        started = time.monotonic()
+        before = image_id(client, tag)
+        run_build(client, tag, say, path=str(settings.BASE_DIR), target=target, tag=tag, buildargs=bases)
+        say(f"{tag}: built in {time.monotonic() - started:.1f} s")
+        if before and before != image_id(client, tag):
+            forget_replaced(client, before)
+    return list(PLATFORM_IMAGES.values())

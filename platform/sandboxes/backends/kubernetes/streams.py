@@ -96,7 +96,7 @@ class ScriptEnd:
 
     def command(self, script: str, timeout: float) -> list[str]:
         wrapper = 'timeout -k 2 "$0" bash -c "$1" 2>&1; printf "\\036berth-end %s %d\\036" "$2" "$?"'
-        return ["bash", "-c", wrapper, str(int(timeout)), script, self.nonce]
+        return [*IN_PID1_CGROUPNS, "bash", "-c", wrapper, str(int(timeout)), script, self.nonce]
 
     def add(self, data: bytes) -> int | None:
         """Pass the output on; the script's exit code once its mark has come."""
@@ -183,9 +183,20 @@ class KubeTty(Tty):
         self.ws.close()
 
 
+# An exec starts in the pod's cgroup namespace. A Docker day's PID 1 made one of its own
+# (berth-cgroupns, on a node that shares its own with pods), which the inner engine works in: a
+# command or a terminal joins it, so that it sees the cgroups the engine and `docker` show.
+IN_PID1_CGROUPNS = [
+    "sh", "-c",
+    'if [ "$(readlink /proc/1/ns/cgroup)" != "$(readlink /proc/self/ns/cgroup)" ]; then '
+    'exec nsenter -t 1 -C -- "$@"; fi; exec "$@"',
+    "in-pid1-cgroupns",
+]  # fmt: skip
+
+
 def tty_command(rows: int, cols: int) -> list[str]:
     """A login shell in /root with this size: an exec sets neither variables nor a directory."""
     return [
-        "env", "TERM=xterm-256color", f"COLUMNS={cols}", f"LINES={rows}",
+        *IN_PID1_CGROUPNS, "env", "TERM=xterm-256color", f"COLUMNS={cols}", f"LINES={rows}",
         "bash", "-c", "cd /root && exec bash -l",
     ]  # fmt: skip
