@@ -48,8 +48,12 @@ RUN apt-get -o Acquire::Retries=5 update \
  && python3 -m venv /opt/berth
 WORKDIR /app
 COPY pyproject.toml ./
+# the dependencies first: a layer that a change to the code alone does not rebuild
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+      > /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt
 COPY platform ./platform
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 COPY . .
 COPY --from=assets /vendor ./build/vendor
 RUN DEBUG=1 python manage.py collectstatic --no-input -v 0

@@ -85,8 +85,8 @@ def test_a_learner_works_day_1_on_the_cluster_in_chromium(kube_host, cluster_sta
 
     page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
     log_in(page, cluster_stack, learner)
-    pod = work_day_1(page, cluster_stack.http, kube_host)
-    assert Sandbox.objects.get(session__user=learner, session__lab__slug=DAY1).container_id == pod
+    work_day_1(page, cluster_stack.http, kube_host,
+               lambda: Sandbox.objects.get(session__user=learner, session__lab__slug=DAY1).container_id)  # fmt: skip
 
 
 def sandbox_pods(kube_host) -> dict[str, str]:
@@ -96,30 +96,31 @@ def sandbox_pods(kube_host) -> dict[str, str]:
     return dict(line.split() for line in listing.splitlines() if line.strip())
 
 
-def work_day_1(page, http: str, kube_host) -> str:
-    """A logged-in learner's Day 1 in Chromium, from Start lab to End lab: a nested container in
-    the terminal, step 1's check failed then passed; returns the sandbox's pod, gone at the end."""
-    from labs.models import Step
+def work_day_1(page, http: str, kube_host, sandbox_pod) -> None:
+    """A logged-in learner's Day 1 in Chromium, from Start lab to End lab: the terminal a shell in
+    the pod `sandbox_pod()` names, of the class for nested engines, a nested container run in it,
+    step 1's check failed then passed; the pod gone at the end."""
+    from django.conf import settings
+
+    from labs.format import parse_lab
     from tests.test_e2e import type_in_terminal
 
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    before = sandbox_pods(kube_host)
     page.goto(f"{http}/course/day/1/")
     page.click("#start-lab")
     expect(page.locator(".xterm-screen")).to_be_visible(timeout=120000)
-
-    # The terminal is a shell in a new pod of the cluster, of the class for nested engines.
-    new = {name: runtime for name, runtime in sandbox_pods(kube_host).items() if name not in before}
-    assert list(new.values()) == [NESTED_CLASS], new
-    (pod,) = new
+    pod = sandbox_pod()
+    assert sandbox_pods(kube_host).get(pod) == NESTED_CLASS, (pod, sandbox_pods(kube_host))
     type_in_terminal(page, "hostname; docker run --rm busybox sh -c 'echo nested-$((6*7))'\n")
     expect(page.locator(".xterm-rows")).to_contain_text("nested-42", timeout=60000)
     expect(page.locator(".xterm-rows")).to_contain_text("node1")
 
     page.click("#step-1 .check-button")  # before the work: it fails and says why
     expect(page.locator("#step-1 .check-result")).to_have_attribute("data-state", "failed", timeout=30000)
-    for line in Step.objects.get(lab__slug=DAY1, position=1).solution_script.strip().splitlines():
+    lab, errors_in_lab = parse_lab(settings.COURSE_LABS_DIR / DAY1, DAY1)  # as the platform loaded it
+    assert lab and not errors_in_lab, errors_in_lab
+    for line in lab.steps[0].solution_script.strip().splitlines():
         type_in_terminal(page, line + "\n")
     type_in_terminal(page, "echo done-$((5*5))\n")
     expect(page.locator(".xterm-rows")).to_contain_text("done-25", timeout=60000)
@@ -137,7 +138,6 @@ def work_day_1(page, http: str, kube_host) -> str:
             break
         time.sleep(0.3)
     assert pod not in sandbox_pods(kube_host)
-    return pod
 
 
 def test_a_cluster_offers_docker_days_only_in_the_runtime_class_named_for_them(kube_host):
@@ -201,6 +201,10 @@ def test_a_docker_day_pod_gives_a_learner_no_host_privileges(kube_host, settings
 
         works = run("docker run --rm busybox echo nested-$((6*7)) && docker info --format '{{.Name}}'", 120)
         assert "nested-42" in works and "node1" in works, works
+        # A command shares the cgroup namespace of PID 1 and the inner engine, as on a Docker
+        # host: its cgroups read from "/", not from the node's /kubepods (days 13 and 15).
+        cgroups = run("cat /proc/self/cgroup").splitlines()
+        assert cgroups and all(line.endswith(":/") for line in cgroups), cgroups
         out = run(HOSTILE)
         assert out.count("refused") == 7 and "refused module: Operation not permitted" in out, out
         assert not any(word in out for word in ("WROTE", "MOUNTED", "LOADED", "AGENT")), out
