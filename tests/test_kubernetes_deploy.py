@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kube_host import NODES, load_images
+from tests.kube_host import NAMESPACE, NODES, load_images
 from tests.test_kubernetes_backend import DAY1
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster, pytest.mark.e2e]
@@ -30,8 +30,9 @@ def deploy_block() -> str:
 
 
 @pytest.fixture(scope="module")
-def deployed(kube_host, django_db_blocker):
-    """Berth on the cluster; removed again after the module's tests."""
+def deployed(kube_host):
+    """Berth on the cluster; removed again after the module's tests, with every sandbox it made
+    (its prefix is the default, `berth`), so the tests after it find the nodes as they were."""
     from django.core.management import call_command
 
     from sandboxes.backends.docker.images import PLATFORM_IMAGES
@@ -67,7 +68,10 @@ def deployed(kube_host, django_db_blocker):
             time.sleep(0.2)
     yield url
     docker("exec", node1, "pkill", "-f", "port-forward")
-    kube_host.kubectl("delete", "--wait=false", "-f", "/root/berth/docs/kubernetes/berth-platform.yaml", check=False)
+    kube_host.kubectl("delete", "--timeout=5m", "-f", "/root/berth/docs/kubernetes/berth-platform.yaml", check=False)
+    kube_host.kubectl(
+        "-n", NAMESPACE, "delete", "pods,services,networkpolicies", "-l", "berth.prefix=berth", check=False
+    )
 
 
 def test_a_learner_works_day_1_on_berth_deployed_in_the_cluster(deployed, kube_host, chromium):
