@@ -7,6 +7,7 @@ network of the test's own that the host reaches; the API server's certificate na
 the kubeconfig asks for by name (tls-server-name). Berth talks to it as the account
 docs/kubernetes/berth-rbac.yaml makes, with no more rights than that file gives."""
 
+import dataclasses
 import os
 import subprocess
 import uuid
@@ -34,9 +35,13 @@ NESTED_CLASS = "berth-nested"
 NESTED_SECCOMP_ON_NODE = Path("/var/lib/kubelet/seccomp") / NESTED_SECCOMP  # where the kubelet looks for it
 
 
-# Room for what runs on the nodes: the lab images (Docker days' is 1.5 GB) and Docker days' pods,
-# each with an engine of its own (the largest a lab may ask for).
+# Room for what runs on the nodes: the lab images (Docker days' is 1.5 GB, Kubernetes days' 3.5 GB)
+# and Docker and Kubernetes days' pods, each with an engine or a kubelet of its own.
 NODE_RESOURCES = {"memory_mb": 4096, "disk_mb": 16384}
+# This cluster's own pod and Service ranges: not the lessons' (10.244.0.0/16, 10.96.0.0/16), which
+# the Kubernetes days' clusters in its pods use (docs/kubernetes.md).
+OWN_RANGES = {"BERTH_POD_SUBNET": "10.200.0.0/16", "BERTH_SERVICE_SUBNET": "10.100.0.0/16"}
+KUBERNETES_DAYS_IMAGE = "berth/kubernetes:latest"  # loaded by the tests of Kubernetes days alone
 RUNTIME_CLASS = {
     "apiVersion": "node.k8s.io/v1",
     "kind": "RuntimeClass",
@@ -79,7 +84,7 @@ def start(backend, workdir: Path) -> HostCluster:
     env = {**os.environ, "DOCKER_HOST": settings.DOCKER_HOSTS["local"]}
     cluster = HostCluster(workdir / "kubeconfig", ids, f"{prefix}-net", f"{prefix}-api", "", env)
     names = {node: f"{prefix}-{node}" for node in NODES}
-    runner.bring_up(backend, lab, names, labels, network=cluster.network, created=ids.__setitem__)
+    runner.bring_up(WithEnv(backend, OWN_RANGES), lab, names, labels, network=cluster.network, created=ids.__setitem__)
 
     def run(*args: str, **options):
         return subprocess.run(["docker", *args], env=env, check=True, capture_output=True, **options)
@@ -113,6 +118,19 @@ def start(backend, workdir: Path) -> HostCluster:
     run("exec", "-i", ids["node1"], "kubectl", "apply", "-f", "-", input=yaml.safe_dump(RUNTIME_CLASS).encode())
     cluster.kubectl("apply", "-f", "/etc/berth/addons/metrics-server.yaml")  # the backend's stats
     return cluster
+
+
+class WithEnv:
+    """The backend, with more environment for every sandbox it makes."""
+
+    def __init__(self, backend, env: dict[str, str]):
+        self.backend, self.env = backend, env
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def create(self, spec):
+        return self.backend.create(dataclasses.replace(spec, env={**spec.env, **self.env}))
 
 
 def load_images(node_id: str, env: dict[str, str], images: list[str] = IMAGES) -> None:

@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 
 LAB = "day39-kubernetes-architecture"  # Docker in depth, day 29: a standard sandbox (etcd's image)
 DAY1 = "day01-docker-architecture"  # the 40-day course's day 1: a Docker day, a nested engine in a pod
+K8S_DAY = "k8s-pod-networking"  # a Kubernetes day of two nodes: pod traffic between them
 
 
 @pytest.mark.django_db
@@ -140,24 +141,48 @@ def work_day_1(page, http: str, kube_host, sandbox_pod) -> None:
     assert pod not in sandbox_pods(kube_host)
 
 
-def test_a_cluster_offers_docker_days_only_in_the_runtime_class_named_for_them(kube_host):
-    """Without `nested=` in its address a cluster refuses Docker days (a nested engine needs
-    SYS_ADMIN, which only a runtime class whose pods' root is not the node's may give); no
-    cluster offers Kubernetes days yet. Refused before anything is made, with words for the learner."""
+def test_a_cluster_offers_docker_and_kubernetes_days_only_in_the_runtime_class_named_for_them(kube_host):
+    """Without `nested=` in its address a cluster refuses Docker and Kubernetes days (a nested
+    engine or kubelet needs SYS_ADMIN, which only a runtime class whose pods' root is not the
+    node's may give). Refused before anything is made, with words for the learner."""
     from sandboxes.backends.base import SandboxError
     from sandboxes.backends.kubernetes import KubernetesBackend
     from tests.test_isolation import spec
 
     plain = KubernetesBackend("plain", kube_host.address.replace(f"&nested={NESTED_CLASS}", ""))
     nested = KubernetesBackend("nested", kube_host.address)
-    node = spec("k8s-node", "kubernetes")
-    for backend, refused in ((plain, spec("k8s-plain", "docker")), (plain, node), (nested, node)):
+    for refused in (spec("k8s-plain", "docker"), spec("k8s-node", "kubernetes")):
         with pytest.raises(SandboxError, match=f"profile {refused.profile} is not offered") as error:
-            backend.create(refused)
+            plain.create(refused)
         assert error.value.learner_message == "This lab needs a kind of sandbox this host does not offer."
-    assert plain.profiles() == ("standard",) and nested.profiles() == ("standard", "docker")
+    assert plain.profiles() == ("standard",) and nested.profiles() == ("standard", "docker", "kubernetes")
     pods = kube_host.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name")
     assert "k8s-plain" not in pods and "k8s-node" not in pods
+
+
+@pytest.mark.django_db
+def test_a_kubernetes_day_proves_itself_on_the_cluster(kube_host, settings, course):
+    """A Kubernetes day whose two nodes are pods: each a kubelet and containerd in a pod of the
+    runtime class for nesting, the nodes on a network of their own (berth-lan), the first one a
+    control plane the second joins; pods on both nodes ping each other, a packet is followed hop
+    by hop, the route between the nodes is read. Checks fail before, pass after the solution,
+    fail after the sabotage; the lesson's transcript prints what the lesson shows."""
+    from django.core.management import call_command
+
+    from sandboxes.backends import get_backend
+    from tests.kube_host import KUBERNETES_DAYS_IMAGE, load_images
+
+    for node in kube_host.ids.values():
+        load_images(node, kube_host.docker_env, [KUBERNETES_DAYS_IMAGE])
+    settings.DOCKER_HOSTS = {"local": kube_host.address}
+    get_backend.cache_clear()
+    out = io.StringIO()
+    try:
+        call_command("labtest", K8S_DAY, stdout=out)
+    finally:
+        get_backend.cache_clear()
+    assert "1/1 labs passed" in out.getvalue(), out.getvalue()
+    assert re.search(rf"^{K8S_DAY} .* lesson transcript +ok", out.getvalue(), re.M), out.getvalue()
 
 
 # What a learner's root tries on a Docker day, from inside the pod (tests/test_isolation.py tries

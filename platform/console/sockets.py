@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 KINDS = ("events", "terminal", "watch", "selftest")
 TTL = 120  # seconds an entry counts without a refresh
 REFRESH = 45  # seconds between refreshes of an open socket's entry
+CLOSE_TRIES = 3
 
 
 def key(kind: str) -> str:
@@ -41,10 +42,16 @@ async def closed(consumer) -> None:
     consumer.counted_socket = None
     kind, keeper = entry
     keeper.cancel()
-    try:
-        await _client().zrem(key(kind), consumer.channel_name)
-    except (redis.RedisError, OSError) as e:
-        log.warning("websocket count: %s (the entry expires in %s s)", e, TTL)
+    # Retried: an entry left behind counts a closed socket for up to TTL seconds.
+    for attempt in range(1, CLOSE_TRIES + 1):
+        try:
+            await _client().zrem(key(kind), consumer.channel_name)
+            return
+        except (redis.RedisError, OSError) as e:
+            if attempt == CLOSE_TRIES:
+                log.warning("websocket count: %s (the entry expires in %s s)", e, TTL)
+            else:
+                await asyncio.sleep(0.2 * attempt)
 
 
 async def _keep(kind: str, member: str) -> None:

@@ -3,7 +3,8 @@ scheduler; Berth keeps its own quotas and waiting line as on Docker hosts.
 
 A host of BERTH_DOCKER_HOSTS whose address is `k8s:<kubeconfig>` (or `k8s:in-cluster`, for
 Berth running in the cluster), with `?namespace=<name>` (default berth-sandboxes), is a cluster.
-`&nested=<RuntimeClass>` offers Docker days there too, in pods of that class (docs/kubernetes.md).
+`&nested=<RuntimeClass>` offers Docker and Kubernetes days there too, in pods of that class
+(docs/kubernetes.md).
 """
 
 import base64
@@ -104,7 +105,7 @@ class KubernetesBackend(SandboxBackend):
         if spec.profile not in self.profiles():
             raise SandboxError(
                 f"profile {spec.profile} is not offered on cluster {self.host}"
-                + ("" if spec.profile != "docker" else " (its address names no runtime class for nested engines)"),
+                + (" (its address names no runtime class for nesting)" if spec.profile in manifests.NESTING else ""),
                 "This lab needs a kind of sandbox this host does not offer.",
             )
         if not self.namespace_made:
@@ -123,10 +124,10 @@ class KubernetesBackend(SandboxBackend):
         return spec.name
 
     def profiles(self) -> tuple[str, ...]:
-        """Standard sandboxes everywhere; Docker days only in a runtime class the operator names for
-        them, whose pods' root is not the node's (a nested engine needs SYS_ADMIN). Kubernetes
-        days are not offered on a cluster yet (docs/kubernetes.md)."""
-        return ("standard", "docker") if self.nested_runtime else ("standard",)
+        """Standard sandboxes everywhere; Docker and Kubernetes days only in a runtime class the
+        operator names for them, whose pods' root is not the node's (a nested engine or kubelet
+        needs SYS_ADMIN)."""
+        return ("standard", *manifests.NESTING) if self.nested_runtime else ("standard",)
 
     def _own_pod(self, spec: SandboxSpec) -> str | None:
         """spec.name, if a pod of that name was made for this very spec; one made for anything else

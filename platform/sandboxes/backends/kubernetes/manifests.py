@@ -16,20 +16,33 @@ DENY_ALL = "berth-deny-all"
 # Docker's default capabilities minus the ones the Docker backend's standard profile drops too.
 STANDARD_CAPS_DROPPED = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"]
 
-# A Docker day's pod: what a nested engine needs beyond the runtime's default capabilities (the
-# Docker backend's docker profile, less what touches the host kernel and the newest capabilities,
-# which a nested engine does not use and some nodes cannot grant).
+# The profiles whose pods make containers of their own (a nested engine; containerd and a
+# kubelet): only ever in the cluster's runtime class for them, whose pods' root is not the node's.
+NESTING = ("docker", "kubernetes")
+# What they need beyond the runtime's default capabilities (the Docker backend's nesting profiles,
+# less what touches the host kernel and the newest capabilities, which neither uses and some
+# nodes cannot grant).
 NESTED_CAPS_ADDED = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_NICE", "IPC_LOCK", "IPC_OWNER", "NET_BROADCAST",
                      "LEASE", "AUDIT_READ", "SYS_TTY_CONFIG"]  # fmt: skip
-# Berth's seccomp profile for nested engines (Docker's default plus keyctl, which runc needs for
+# Berth's seccomp profile for nested runtimes (Docker's default plus keyctl, which runc needs for
 # each nested container), as a file on every node under the kubelet's seccomp directory.
 NESTED_SECCOMP = "berth/docker-sandbox.json"
-# A Docker day's own disks, as on a Docker host: the inner engine's data and /root on the node's
-# disk (overlay cannot stack on the pod's own overlay: the engine's layers, a lesson's overlay
-# mount in /root), /run and /tmp in memory.
-NESTED_MOUNTS = {"engine": "/var/lib/docker", "home": "/root", "run": "/run", "tmp": "/tmp"}
+# Their own disks, as on a Docker host: what the inner runtime stacks overlay mounts on (overlay
+# cannot stack on the pod's own overlay: a Docker day's engine and /root, where a lesson mounts an
+# overlay by hand; a Kubernetes node's unpacked pod images) on the node's disk, /run and /tmp in
+# memory. "home" starts as the image's /root (an init container copies it in).
+NESTED_MOUNTS = {
+    "docker": {"engine": "/var/lib/docker", "home": "/root", "run": "/run", "tmp": "/tmp"},
+    "kubernetes": {
+        "images": "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs",
+        "run": "/run",
+        "tmp": "/tmp",
+    },
+}
 IN_MEMORY_MB = {"run": 64, "tmp": 512}
-NESTED_VOLUME_MOUNTS = [{"name": name, "mountPath": path} for name, path in NESTED_MOUNTS.items()]
+# The Kubernetes nodes of a lab make their own network between their pods, as a Docker host gives
+# them one: the cluster's carries only its own pods' addresses (labs/images/kubernetes/berth-lan).
+NODE_ENV = {"kubernetes": {"BERTH_NODE_LAN": "vxlan"}}
 
 # A name is asked as written first (ndots 0; the cluster's default of 5 sends `web` to the cluster's
 # DNS as web.<namespace>.svc... before a nested engine's own DNS may answer it), and a name nobody
@@ -63,10 +76,10 @@ def as_labels(labels: dict[str, str]) -> dict[str, str]:
 
 def security(profile: str) -> dict:
     """The container's security context. Standard: Docker's default capabilities less the risky
-    ones, no privilege escalation, the runtime's seccomp profile. Docker: a nested engine's
-    capabilities and Berth's seccomp profile; only ever in the cluster's runtime class for nested
-    engines, whose pods' root is not the node's (the backend sees to that)."""
-    if profile == "docker":
+    ones, no privilege escalation, the runtime's seccomp profile. Docker and Kubernetes days: a
+    nested runtime's capabilities and Berth's seccomp profile; only ever in the cluster's runtime
+    class for them, whose pods' root is not the node's (the backend sees to that)."""
+    if profile in NESTING:
         return {
             "allowPrivilegeEscalation": True,  # the API refuses SYS_ADMIN without it
             "capabilities": {"add": NESTED_CAPS_ADDED},
@@ -80,9 +93,9 @@ def security(profile: str) -> dict:
 
 
 def pod(spec: SandboxSpec, namespace: str, nested_runtime: str | None = None) -> dict:
-    """The pod of one sandbox: the standard profile in the cluster's default runtime, the docker
-    profile in `nested_runtime` (the backend offers no other profile)."""
-    nested = spec.profile == "docker"
+    """The pod of one sandbox: the standard profile in the cluster's default runtime, the nesting
+    ones (Docker and Kubernetes days) in `nested_runtime`."""
+    nested = spec.profile in NESTING
     labels = as_labels(spec.labels)
     labels["berth.profile"] = spec.profile
     dns: dict = {"dnsConfig": {"options": DNS_OPTIONS}}
@@ -123,37 +136,54 @@ def pod(spec: SandboxSpec, namespace: str, nested_runtime: str | None = None) ->
                     "workingDir": "/root",  # the image's own command runs, as on a Docker host
                     "env": [
                         {"name": key, "value": value}
-                        for key, value in {"TERM": "xterm-256color", "BERTH_NODE": spec.hostname, **spec.env}.items()
+                        for key, value in {
+                            "TERM": "xterm-256color",
+                            "BERTH_NODE": spec.hostname,
+                            **NODE_ENV.get(spec.profile, {}),
+                            **spec.env,
+                        }.items()
                     ],
                     "resources": {"limits": limits, "requests": requests},
                     "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}],
                     "securityContext": security(spec.profile),
-                    **({"volumeMounts": NESTED_VOLUME_MOUNTS} if nested else {}),
+                    **({"volumeMounts": volume_mounts(spec.profile)} if nested else {}),
                 }
             ],
         },
     }
 
 
+def volume_mounts(profile: str) -> list[dict]:
+    return [{"name": name, "mountPath": path} for name, path in NESTED_MOUNTS[profile].items()]
+
+
 def nested_disks(spec: SandboxSpec, runtime_class: str | None) -> dict:
-    """A Docker day's runtime class and its volumes (NESTED_MOUNTS), within the sandbox's caps;
-    /root starts as the image's, copied in by an init container."""
+    """A nesting profile's runtime class and its volumes (NESTED_MOUNTS), within the sandbox's
+    caps; a Docker day's /root starts as the image's, copied in by an init container."""
+    mounts = NESTED_MOUNTS[spec.profile]
     volumes = [
         {"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": f"{IN_MEMORY_MB[name]}Mi"}}
         if name in IN_MEMORY_MB
         else {"name": name, "emptyDir": {"sizeLimit": f"{spec.disk_mb}Mi"}}
-        for name in NESTED_MOUNTS
+        for name in mounts
     ]
-    seed = {
-        "name": "home",
-        "image": spec.image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["cp", "-a", "/root/.", "/seed/"],
-        "volumeMounts": [{"name": "home", "mountPath": "/seed"}],
-        "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "10m", "memory": "16Mi"}},
-        "securityContext": security("standard"),
-    }
-    return {"runtimeClassName": runtime_class, "volumes": volumes, "initContainers": [seed]}
+    disks: dict = {"runtimeClassName": runtime_class, "volumes": volumes}
+    if "home" in mounts:
+        disks["initContainers"] = [
+            {
+                "name": "home",
+                "image": spec.image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["cp", "-a", "/root/.", "/seed/"],
+                "volumeMounts": [{"name": "home", "mountPath": "/seed"}],
+                "resources": {
+                    "limits": {"cpu": "500m", "memory": "64Mi"},
+                    "requests": {"cpu": "10m", "memory": "16Mi"},
+                },
+                "securityContext": security("standard"),
+            }
+        ]
+    return disks
 
 
 def deny_all() -> dict:
