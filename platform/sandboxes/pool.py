@@ -49,7 +49,9 @@ def spec_for(
     }
     limits = {key: min(wanted.get(key, default), max(maxima[key], default)) for key, default in defaults.items()}
     nodes = nodes or [hostname]
-    env = {"BERTH_CONTROL_PLANE": nodes[0], "BERTH_CLUSTER_NODES": " ".join(nodes)} if profile == "kubernetes" else {}
+    env = {"BERTH_CLUSTER_NODES": " ".join(nodes)} if profile in ELEVATED else {}  # every node of the lab
+    if profile == "kubernetes":
+        env["BERTH_CONTROL_PLANE"] = nodes[0]
     return SandboxSpec(
         name=name,
         image=image,

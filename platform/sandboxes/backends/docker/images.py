@@ -11,8 +11,9 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -169,9 +170,7 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[
     tag = entry["tag"]
     rootfs = entry.get("rootfs")
     build_tag = f"berth/rootfs-{entry['recipe']}:build" if rootfs else tag
-    started = time.monotonic()
-    before = image_id(client, tag)
-    with tempfile.TemporaryDirectory(prefix="berth-build-") as tmp:
+    with rebuilding(client, tag, say), tempfile.TemporaryDirectory(prefix="berth-build-") as tmp:
         context = Path(tmp) / "context"
         shutil.copytree(recipe, context)
         if entry.get("binaries"):
@@ -191,9 +190,17 @@ def build_image(client: docker.DockerClient, entry: dict, say: Say, built: dict[
             client, tag, say, path=str(context), tag=build_tag, buildargs=entry.get("args") or None,
             labels={"berth.recipe": entry["recipe"]},
         )  # fmt: skip
-    if rootfs:
-        changes = [*rootfs.get("changes", []), f"LABEL berth.recipe={entry['recipe']}"]
-        import_built_rootfs(client, build_tag, rootfs["path"], tag, changes)
+        if rootfs:
+            changes = [*rootfs.get("changes", []), f"LABEL berth.recipe={entry['recipe']}"]
+            import_built_rootfs(client, build_tag, rootfs["path"], tag, changes)
+
+
+@contextmanager
+def rebuilding(client: docker.DockerClient, tag: str, say: Say) -> Iterator[None]:
+    """Around a build of `tag`: its time said, and the image it replaced forgotten."""
+    started = time.monotonic()
+    before = image_id(client, tag)
+    yield
     say(f"{tag}: built in {time.monotonic() - started:.1f} s")
     if before and before != image_id(client, tag):
         forget_replaced(client, before)
@@ -286,10 +293,6 @@ def build_platform(client: docker.DockerClient, say: Say) -> list[str]:
         "EXTRA_CA_CERTS": extra_cas,
     }
     for target, tag in PLATFORM_IMAGES.items():
-        started = time.monotonic()
-        before = image_id(client, tag)
-        run_build(client, tag, say, path=str(settings.BASE_DIR), target=target, tag=tag, buildargs=bases)
-        say(f"{tag}: built in {time.monotonic() - started:.1f} s")
-        if before and before != image_id(client, tag):
-            forget_replaced(client, before)
+        with rebuilding(client, tag, say):
+            run_build(client, tag, say, path=str(settings.BASE_DIR), target=target, tag=tag, buildargs=bases)
     return list(PLATFORM_IMAGES.values())

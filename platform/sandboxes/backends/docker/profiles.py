@@ -87,6 +87,9 @@ def host_config(spec: SandboxSpec, docker_runtime: str | None = None, disk_quota
         # No name server answers from a sandbox: a lookup of an unknown name should fail in a
         # second, not after glibc's 5 s x 2 tries (nested containers copy these options).
         "dns_opt": ["timeout:1", "attempts:1"],
+        # Nor the host's search domains, which nested containers would inherit and ask in turn: a
+        # sandbox resolves the same on every host, and as one that is a pod (berth-pod-dns).
+        "dns_search": ["."],
     }
     if disk_quota:
         options["storage_opt"] = {"size": f"{spec.disk_mb}M"}

@@ -40,9 +40,10 @@ NESTED_MOUNTS = {
     },
 }
 IN_MEMORY_MB = {"run": 64, "tmp": 512}
-# The Kubernetes nodes of a lab make their own network between their pods, as a Docker host gives
-# them one: the cluster's carries only its own pods' addresses (labs/images/kubernetes/berth-lan).
-NODE_ENV = {"kubernetes": {"BERTH_NODE_LAN": "vxlan"}}
+# Told they are pods, the nesting images do what a Docker host would have done for them: resolve
+# names as a sandbox there does (labs/images/base/berth-pod-dns) and, for a lab of Kubernetes
+# nodes, make the network between them (labs/images/kubernetes/berth-lan).
+NODE_ENV = {profile: {"BERTH_POD": "1"} for profile in NESTING}
 
 # A name is asked as written first (ndots 0; the cluster's default of 5 sends `web` to the cluster's
 # DNS as web.<namespace>.svc... before a nested engine's own DNS may answer it), and a name nobody
