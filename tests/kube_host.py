@@ -35,7 +35,7 @@ NESTED_CLASS = "berth-nested"
 NESTED_SECCOMP_ON_NODE = Path("/var/lib/kubelet/seccomp") / NESTED_SECCOMP  # where the kubelet looks for it
 
 
-# Room for what runs on the nodes: the lab images (Docker days' is 1.5 GB, Kubernetes days' 3.5 GB)
+# Room for what runs on the nodes: the lab images (Docker days' is 1.5 GB, Kubernetes days' 2 GB)
 # and Docker and Kubernetes days' pods, each with an engine or a kubelet of its own.
 NODE_RESOURCES = {"memory_mb": 4096, "disk_mb": 16384}
 # This cluster's own pod and Service ranges: not the lessons' (10.244.0.0/16, 10.96.0.0/16), which

@@ -6,6 +6,7 @@ the real two-node one the tests start (tests/kube_host.py)."""
 import io
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import expect
@@ -172,8 +173,11 @@ def test_a_kubernetes_day_proves_itself_on_the_cluster(kube_host, settings, cour
     from sandboxes.backends import get_backend
     from tests.kube_host import KUBERNETES_DAYS_IMAGE, load_images
 
-    for node in kube_host.ids.values():
+    def load(node: str) -> None:
         load_images(node, kube_host.docker_env, [KUBERNETES_DAYS_IMAGE])
+
+    with ThreadPoolExecutor() as both:  # the nodes import at once
+        list(both.map(load, kube_host.ids.values()))
     settings.DOCKER_HOSTS = {"local": kube_host.address}
     get_backend.cache_clear()
     out = io.StringIO()
