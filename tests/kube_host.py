@@ -64,6 +64,11 @@ class HostCluster:
         """The cluster as a host of BERTH_DOCKER_HOSTS."""
         return f"k8s:{self.kubeconfig}?namespace={NAMESPACE}&nested={NESTED_CLASS}"
 
+    def load_images(self, images: list[str]) -> None:
+        """The images into every node's containerd (no registry here), the nodes at once."""
+        with ThreadPoolExecutor() as nodes:
+            list(nodes.map(lambda node: load_node_images(node, self.docker_env, images), self.ids.values()))
+
     def kubectl(self, *args: str, check: bool = True) -> str:
         """kubectl on node1, as the cluster's admin."""
         result = subprocess.run(
@@ -110,8 +115,7 @@ def start(backend, workdir: Path) -> HostCluster:
     # Both nodes take sandboxes; the lab images into each node's containerd (no registry here),
     # and Berth's seccomp profile for nested engines where the kubelet looks for it.
     cluster.kubectl("taint", "nodes", "node1", "node-role.kubernetes.io/control-plane-")
-    with ThreadPoolExecutor() as both:  # the nodes import at once
-        list(both.map(lambda node: load_images(ids[node], env), NODES))
+    cluster.load_images(IMAGES)
     for node in NODES:
         run("exec", ids[node], "mkdir", "-p", str(NESTED_SECCOMP_ON_NODE.parent))
         run("cp", str(seccomp.profile_path()), f"{ids[node]}:{NESTED_SECCOMP_ON_NODE}")
@@ -133,7 +137,7 @@ class WithEnv:
         return self.backend.create(dataclasses.replace(spec, env={**spec.env, **self.env}))
 
 
-def load_images(node_id: str, env: dict[str, str], images: list[str] = IMAGES) -> None:
+def load_node_images(node_id: str, env: dict[str, str], images: list[str]) -> None:
     save = subprocess.Popen(["docker", "save", *images], env=env, stdout=subprocess.PIPE)
     subprocess.run(
         ["docker", "exec", "-i", node_id, "ctr", "-n", "k8s.io", "images", "import", "--local", "-"],

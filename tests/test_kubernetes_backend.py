@@ -6,7 +6,6 @@ the real two-node one the tests start (tests/kube_host.py)."""
 import io
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import expect
@@ -171,13 +170,9 @@ def test_a_kubernetes_day_proves_itself_on_the_cluster(kube_host, settings, cour
     from django.core.management import call_command
 
     from sandboxes.backends import get_backend
-    from tests.kube_host import KUBERNETES_DAYS_IMAGE, load_images
+    from tests.kube_host import KUBERNETES_DAYS_IMAGE
 
-    def load(node: str) -> None:
-        load_images(node, kube_host.docker_env, [KUBERNETES_DAYS_IMAGE])
-
-    with ThreadPoolExecutor() as both:  # the nodes import at once
-        list(both.map(load, kube_host.ids.values()))
+    kube_host.load_images([KUBERNETES_DAYS_IMAGE])
     settings.DOCKER_HOSTS = {"local": kube_host.address}
     get_backend.cache_clear()
     out = io.StringIO()

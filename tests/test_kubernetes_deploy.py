@@ -7,12 +7,11 @@ import re
 import subprocess
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.kube_host import NAMESPACE, NODES, load_images
+from tests.kube_host import NAMESPACE
 from tests.test_kubernetes_backend import DAY1
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster, pytest.mark.e2e]
@@ -44,8 +43,7 @@ def deployed(kube_host):
 
     call_command("build_platform_images")
     images = [*PLATFORM_IMAGES.values(), "berth/redis:7"]
-    with ThreadPoolExecutor() as both:
-        list(both.map(lambda node: load_images(kube_host.ids[node], kube_host.docker_env, images), NODES))
+    kube_host.load_images(images)
     kube_host.kubectl("apply", "-f", "/etc/berth/addons/local-path.yaml")  # the default storage class
     docker("exec", node1, "mkdir", "-p", "/root/berth")
     docker("cp", str(DOCS), f"{node1}:/root/berth/docs", check=True)
