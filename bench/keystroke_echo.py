@@ -179,8 +179,9 @@ async def channel_layer_hop(n):
 KEYS = (("x", b"x"), ("\x7f", b"\x08"))
 
 
-async def typists(kind, targets, be, browser, keys, seconds, pace):
-    """Run one typist per target at once; return (latencies, errors, seconds spent typing)."""
+async def typists(kind, targets, be, browser, keys, seconds, pace, timeline=None):
+    """Run one typist per target at once; return (latencies, errors, seconds spent typing).
+    `timeline`, a list: each key's (time.monotonic() when typed, its echo's latency) go there too."""
     latencies: list[float] = []
     errors = [0]
     ready = asyncio.Event()
@@ -200,12 +201,15 @@ async def typists(kind, targets, be, browser, keys, seconds, pace):
             i = 0
             while (keys is None or i < keys) and (deadline is None or time.monotonic() < deadline):
                 key, echo = KEYS[i % 2]
+                typed = time.monotonic()
                 took = await kind.key(conn, key, echo)
                 if took is None:
                     errors[0] += 1
                     await kind.resync(conn)
                 else:
                     latencies.append(took)
+                    if timeline is not None:
+                        timeline.append((typed, took))
                 i += 1
                 await asyncio.sleep(random.uniform(*pace))
         finally:

@@ -278,7 +278,8 @@ def start_stack(db_url: str, extra_env: dict | None = None, prefix: str = "test"
     """uvicorn, a Celery worker and the relay as subprocesses, as scripts/up runs them."""
     LOGS.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "DEBUG": "1", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env = {**os.environ, "DATABASE_URL": db_url, "DEBUG": "1", "PYTHONUNBUFFERED": "1", "BERTH_CAP_WATCH": "0"}
+    env.update(extra_env or {})  # the cap watch is off: on the tests' database, the tests drive it
     if prefix != "test" and "REDIS_URL" not in (extra_env or {}):
         # A stack of a test's own runs beside the suite's: on the same Redis database, the two
         # relays would share the relay channel and take each other's keystrokes, and the two

@@ -29,8 +29,8 @@ def test_a_task_is_sent_to_its_hosts_queue_only_after_the_commit(monkeypatch):
     assert len(sent) == 1  # a rolled-back request queues nothing
 
 
-def test_the_tasks_the_beat_sends_every_second_stay_out_of_the_logs():
-    """The cap watch runs every second on each host: its routine lines would bury the rest, its
+def test_the_tasks_the_beat_sends_every_few_seconds_stay_out_of_the_logs():
+    """The sampler runs every few seconds on each host: its routine lines would bury the rest, its
     failures must not."""
     from django.conf import settings
 
@@ -38,7 +38,7 @@ def test_the_tasks_the_beat_sends_every_second_stay_out_of_the_logs():
 
     current_app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "sandboxes.tasks.watch_caps_hosts" in scheduled and ROUTINE_TASKS <= set(current_app.tasks)
+    assert "sandboxes.tasks.sample_hosts" in scheduled and ROUTINE_TASKS <= set(current_app.tasks)
     written = []
     handler = logging.Handler()
     handler.emit = lambda record: written.append(record.getMessage())
@@ -47,15 +47,15 @@ def test_the_tasks_the_beat_sends_every_second_stay_out_of_the_logs():
         logger.addHandler(handler)
         logger.setLevel("INFO")
     try:
-        trace.info("Task %(name)s[%(id)s] succeeded", {"name": "sandboxes.tasks.watch_caps", "id": "1"})
-        beat.info("Scheduler: Sending due task %s (%s)", "watch-caps", "sandboxes.tasks.watch_caps_hosts")
+        trace.info("Task %(name)s[%(id)s] succeeded", {"name": "sandboxes.tasks.sample_host", "id": "1"})
+        beat.info("Scheduler: Sending due task %s (%s)", "sample-hosts", "sandboxes.tasks.sample_hosts")
         trace.info("Task %(name)s[%(id)s] succeeded", {"name": queues.PROVISION, "id": "2"})
-        trace.error("Task %(name)s[%(id)s] raised", {"name": "sandboxes.tasks.watch_caps", "id": "3"})
+        trace.error("Task %(name)s[%(id)s] raised", {"name": "sandboxes.tasks.sample_host", "id": "3"})
     finally:
         for logger in (trace, beat):
             logger.removeHandler(handler)
             logger.setLevel(logging.NOTSET)
-    assert written == [f"Task {queues.PROVISION}[2] succeeded", "Task sandboxes.tasks.watch_caps[3] raised"]
+    assert written == [f"Task {queues.PROVISION}[2] succeeded", "Task sandboxes.tasks.sample_host[3] raised"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -65,8 +65,8 @@ def test_the_beats_rounds_go_to_each_hosts_own_queue(monkeypatch, settings):
     settings.DOCKER_HOSTS = {"local": "unix:///one.sock", "second": "tcp://second:2376"}
     sent = []
     monkeypatch.setattr("celery.canvas.Signature.apply_async", lambda self, *a, **k: sent.append(self))
-    tasks.watch_caps_hosts()
+    tasks.sample_hosts()
     assert [(s.task, s.args, s.options["queue"], s.options["expires"]) for s in sent] == [
-        (queues.WATCH_CAPS, ("local",), "sandboxes.local", settings.CAP_WATCH_SECONDS),
-        (queues.WATCH_CAPS, ("second",), "sandboxes.second", settings.CAP_WATCH_SECONDS),
+        (queues.SAMPLE_HOST, ("local",), "sandboxes.local", settings.SAMPLE_SECONDS),
+        (queues.SAMPLE_HOST, ("second",), "sandboxes.second", settings.SAMPLE_SECONDS),
     ]

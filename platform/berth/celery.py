@@ -14,12 +14,10 @@ app = Celery("berth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Tasks the beat sends every few seconds per host (the cap watch every second): their "sending
-# due task", "received" and "succeeded" lines would bury every other line of beat's and the
-# worker's logs. Their failures are still logged, and what they do is (sandboxes/lifecycle.py).
-ROUTINE_TASKS = frozenset(
-    f"sandboxes.tasks.{name}" for name in ("watch_caps", "watch_caps_hosts", "sample_host", "sample_hosts")
-)
+# Tasks the beat sends every few seconds per host (the sampler): their "sending due task",
+# "received" and "succeeded" lines would bury every other line of beat's and the worker's logs.
+# Their failures are still logged, and what they do is (sandboxes/lifecycle.py).
+ROUTINE_TASKS = frozenset(f"sandboxes.tasks.{name}" for name in ("sample_host", "sample_hosts"))
 
 
 class WithoutRoutineTasks(logging.Filter):

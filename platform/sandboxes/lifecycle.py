@@ -442,25 +442,3 @@ def sample(host: str) -> dict:
         if (action := pressure.watch(backend, sandbox, found[sandbox.container_id], now)) in acted:
             acted[action] += 1
     return {"healthy": True, "sampled": len(sampled), **acted}
-
-
-def watch_caps(host: str) -> int:
-    """Between samples (every CAP_WATCH_SECONDS): hold each live sandbox found at its process cap
-    that is not held yet (pressure.py); only the process counts are read. How many it held."""
-    backend = get_backend(host)
-    unheld = list(
-        Sandbox.objects.filter(
-            session__host=host, session__state=LabSession.READY, removed_at__isnull=True, pinned_since__isnull=True
-        )
-        .exclude(container_id="")
-        .only("pk", "name", "container_id")
-    )
-    counts = backend.pids_many([sandbox.container_id for sandbox in unheld]) if unheld else {}
-    now = timezone.now()
-    held = 0
-    for sandbox in unheld:
-        found = counts.get(sandbox.container_id)
-        if found and pressure.pinned_at(found) == "process" and pressure.hold(backend, sandbox, "process", now):
-            log.info("held %s at its process cap (%d of %d)", sandbox.name, found["pids"], found["pids_limit"])
-            held += 1
-    return held

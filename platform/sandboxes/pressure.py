@@ -1,17 +1,16 @@
-"""Sandboxes that hold their limits: a fork bomb sits at its process cap, a miner at its CPU
+"""Sandboxes that hold their limits: a fork bomb past a share of its process cap, a miner at its CPU
 quota, minute after minute. One such sandbox is contained by its limits; several at once still
 take the host's CPU from their neighbours and from the platform. So each sample of a host
-(lifecycle.sample, every SAMPLE_SECONDS: 5 s) notes since when each sandbox has been pinned at a
-cap, and gives it the least CPU weight at once: it keeps its quota, so a build on a quiet host runs
-as fast as before, but on a full host its neighbours' shells and the platform come first (a fork
-bomb at its cap with the usual weight holds a neighbour's echo back by hundreds of milliseconds).
-A fork bomb fills its cap within a second or two, and from then its thousands of runnable tasks
-slow the whole host, so between samples the cap watch (lifecycle.watch_caps, every
-CAP_WATCH_SECONDS: 1 s) reads only the process counts and holds a sandbox at its process cap at
-once; the next sample takes it from there. Past SANDBOX_PINNED_SLOW_SECONDS it is slowed to
-SANDBOX_PINNED_CPUS; past SANDBOX_PINNED_END_SECONDS its session is ended and its learner told
-why. Both steps show in the console and the audit log. A sandbox that lets go of its cap gets its
-weight and CPUs back.
+(lifecycle.sample, every SAMPLE_SECONDS: 5 s) notes since when each sandbox has been held at a
+limit, and gives it the least CPU weight at once: it keeps its quota, so a build on a quiet host
+runs as fast as before, but on a full host its neighbours' shells and the platform come first (a
+fork bomb with the usual weight holds a neighbour's echo back by hundreds of milliseconds). A fork
+bomb does that from its first second, while it grows, so between samples the cap watch
+(capwatch.py, five times a second) reads only the process counts and holds a sandbox past its
+share of its cap at once; the next sample takes it from there. Past SANDBOX_PINNED_SLOW_SECONDS it
+is slowed to SANDBOX_PINNED_CPUS; past SANDBOX_PINNED_END_SECONDS its session is ended and its
+learner told why. Both steps show in the console and the audit log. A sandbox that lets go of its
+limit gets its weight and CPUs back.
 """
 
 from datetime import timedelta
@@ -23,14 +22,15 @@ from sandboxes.models import LabSession, Sandbox
 
 LEAST_WEIGHT = 2  # the kernel's lowest cpu.shares
 USUAL_WEIGHT = 1024  # every container's unless changed
-# A sandbox at 90 % of its PID cap (a fork bomb on a host short of memory stops a little below
-# it), or using or wanting half its CPUs or more (on a full host a miner gets less than its quota,
-# and is no longer throttled; with the least weight it gets next to nothing, but still waits for
-# a CPU), or throttled in 90 % of its CPU periods, is held at a limit. Once held, a bomb starved of
-# CPU drains slowly: half its PID cap still holds it. Any sample below lets it go: a Kubernetes
-# node's busy start, a build, are bursts, not a hold.
-PIDS_HELD = 0.9
-PIDS_STILL_HELD = 0.5
+# A sandbox using a quarter of its PID cap or more is held: labs use a few percent of it (the
+# Docker days' self-tests peak at 147 processes of 2,048, a Kubernetes node at about 170 of 4,096)
+# and a fork bomb passes a quarter in the first moments of its growth, when the cap watch sees it.
+# A bomb held with the least weight drains slowly, if at all: it stays past a quarter while it
+# lives. Also held: a sandbox using or wanting half its CPUs or more (on a full host a miner gets
+# less than its quota, and is no longer throttled; with the least weight it gets next to nothing,
+# but still waits for a CPU), or throttled in 90 % of its CPU periods. Any sample below lets it
+# go: a Kubernetes node's busy start, a build, are bursts, not a hold.
+PIDS_HELD = 0.25
 CPU_HELD = 0.5
 THROTTLED_HELD = 0.9
 # What the learner and the console read; metrics and the panel find these sessions by it.
@@ -38,12 +38,12 @@ END_REASON = "held its {what} limit for {minutes} min"
 END_REASON_START = "held its "
 
 
-def pinned_at(stats: dict, held: bool = False) -> str:
+def pinned_at(stats: dict) -> str:
     """What the sandbox is held at right now: "process" (its PID cap), "CPU" (its quota), or "".
-    `held`: it was at the last sample. "cpu_demand" (run + waited for a CPU) is there when the
-    backend can tell (backends/docker/usage.py)."""
+    "cpu_demand" (run + waited for a CPU) is there when the backend can tell
+    (backends/docker/usage.py)."""
     cap = stats.get("pids_limit") or 0
-    if cap and stats["pids"] >= (PIDS_STILL_HELD if held else PIDS_HELD) * cap:
+    if cap and stats["pids"] >= PIDS_HELD * cap:
         return "process"
     cpus = stats.get("cpus") or 0
     wants = max(stats.get("cpu_percent", 0), stats.get("cpu_demand", 0))
@@ -60,7 +60,7 @@ def describe(sandbox: Sandbox) -> str:
 def watch(backend: SandboxBackend, sandbox: Sandbox, stats: dict, now) -> str:
     """Act on one sample of a live sandbox: "" (not held), "pinned" (held from now), "held"
     (still), "let go", "slowed" or "ended"."""
-    what = pinned_at(stats, held=sandbox.pinned_since is not None)
+    what = pinned_at(stats)
     if not what:
         if sandbox.pinned_since is not None:
             let_go(backend, sandbox)

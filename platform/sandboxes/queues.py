@@ -16,14 +16,13 @@ DISCARD_KEPT = "sandboxes.tasks.discard_kept_sandbox"
 REAP_HOST = "sandboxes.tasks.reap_host"
 REFILL_POOL = "sandboxes.tasks.refill_pool_host"
 SAMPLE_HOST = "sandboxes.tasks.sample_host"
-WATCH_CAPS = "sandboxes.tasks.watch_caps"
 SNAPSHOT_ARCHITECTURE = "sandboxes.tasks.snapshot_architecture"
 PACK_WORK = "sandboxes.tasks.pack_work"
 RUN_CHECK = "labs.tasks.run_check_task"
 RUN_SELF_TEST = "studio.tasks.run_self_test_task"
 HOST_TASKS = (
-    PROVISION, END_SESSION, DISCARD_KEPT, REAP_HOST, REFILL_POOL, SAMPLE_HOST, WATCH_CAPS,
-    SNAPSHOT_ARCHITECTURE, PACK_WORK, RUN_CHECK, RUN_SELF_TEST,
+    PROVISION, END_SESSION, DISCARD_KEPT, REAP_HOST, REFILL_POOL, SAMPLE_HOST, SNAPSHOT_ARCHITECTURE,
+    PACK_WORK, RUN_CHECK, RUN_SELF_TEST,
 )  # fmt: skip
 
 

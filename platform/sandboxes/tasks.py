@@ -1,10 +1,11 @@
 """Thin Celery tasks: take ids, call the lifecycle functions. Routed to the host's own queue."""
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
 from sandboxes import architecture, downloads, lifecycle, placement, pool, queues
+from sandboxes.capwatch import CapWatch
 from sandboxes.models import Sandbox
 from terminals.recording import drop_old_recordings
 
@@ -48,15 +49,37 @@ def dispatch_waiting_task() -> int:
     return placement.dispatch_waiting()
 
 
+def served_hosts(worker) -> list[str]:
+    """The sandbox hosts whose queues this worker consumes."""
+    consumed = {q.name for q in worker.app.amqp.queues.consume_from.values()} if worker else set()
+    return [host for host in settings.DOCKER_HOSTS if queues.host_queue(host) in consumed]
+
+
 @worker_ready.connect
 def reconcile_on_start(sender, **kwargs):
     """A worker that (re)starts first reconciles the hosts it serves: whatever a killed worker
     left half-made is cleaned up, then the warm pool is refilled."""
-    consumed = {q.name for q in sender.app.amqp.queues.consume_from.values()} if sender else set()
-    for host in settings.DOCKER_HOSTS:
-        if queues.host_queue(host) in consumed:
-            queues.send_to_host(queues.REAP_HOST, host, host)
-            queues.send_to_host(queues.REFILL_POOL, host, host)
+    for host in served_hosts(sender):
+        queues.send_to_host(queues.REAP_HOST, host, host)
+        queues.send_to_host(queues.REFILL_POOL, host, host)
+
+
+CAP_WATCHES: list[CapWatch] = []
+
+
+@worker_ready.connect
+def watch_caps_from_start(sender, **kwargs):
+    """Each host's worker runs that host's cap watch, a thread beside its tasks (capwatch.py)."""
+    if settings.CAP_WATCH:
+        for host in served_hosts(sender):
+            CAP_WATCHES.append(CapWatch(host))
+            CAP_WATCHES[-1].start()
+
+
+@worker_shutdown.connect
+def stop_cap_watches(**kwargs):
+    for watch in CAP_WATCHES:
+        watch.stop()
 
 
 @shared_task
@@ -68,17 +91,6 @@ def sample_host(host: str) -> dict:
 def sample_hosts() -> None:
     """On the beat schedule: engine health and sandbox stats for the admin console."""
     queues.send_to_every_host(queues.SAMPLE_HOST, expires=settings.SAMPLE_SECONDS)
-
-
-@shared_task
-def watch_caps(host: str) -> int:
-    return lifecycle.watch_caps(host)
-
-
-@shared_task
-def watch_caps_hosts() -> None:
-    """On the beat schedule, every second: the cap watch of each host (sandboxes/pressure.py)."""
-    queues.send_to_every_host(queues.WATCH_CAPS, expires=settings.CAP_WATCH_SECONDS)
 
 
 @shared_task

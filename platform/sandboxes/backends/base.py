@@ -175,6 +175,12 @@ class SandboxBackend:
         it cannot, and the host's sampler alone looks."""
         return {}
 
+    def set_weight_now(self, sandbox_ids: list[str], weight: int) -> None:
+        """Give these sandboxes `weight` at once where the backend can without a round trip (a
+        local engine's cgroups: the engine's API takes tens to hundreds of milliseconds in a fork
+        storm, which is when the cap watch needs it); set_cpu still follows, to make it the
+        sandbox's own setting. Elsewhere nothing, and set_cpu alone does it."""
+
     def set_cpu(self, sandbox_id: str, cpus: float | None, weight: int) -> None:
         """Change a running sandbox's CPU quota (None: keep it) and its weight against its
         neighbours (Docker's cpu shares: 1024 is everyone's, 2 the least)."""

@@ -441,6 +441,11 @@ class DockerBackend(SandboxBackend):
     def pids_many(self, sandbox_ids: list[str]) -> dict[str, dict]:
         return self._usage.pids(sandbox_ids) if self.local and self._usage.usable else {}
 
+    def set_weight_now(self, sandbox_ids: list[str], weight: int) -> None:
+        if self.local and self._usage.usable:
+            for sandbox_id in sandbox_ids:
+                self._usage.set_weight(sandbox_id, weight)
+
     @functools.cached_property
     def _usage(self) -> usage.Reader:
         return usage.Reader()
