@@ -141,6 +141,8 @@ def main():
 
         thread = threading.Thread(target=reader)
         load0 = common.loadavg()
+        platform = {part: common.family_cpu_seconds(stack.pid(part)) for part in stack.processes}
+        began = time.monotonic()
         thread.start()
         try:
             keys, errors, _ = asyncio.run(
@@ -149,6 +151,11 @@ def main():
         finally:
             stop.set()
             thread.join()
+        spent = time.monotonic() - began
+        platform = {
+            part: round((common.family_cpu_seconds(stack.pid(part)) - used) / spent * 100)
+            for part, used in platform.items()
+        }
         echo, page = common.summary(keys), common.summary(pages)
         slowest = sorted(timeline, key=lambda key: -key[1])[:3]
         if since is None:
@@ -158,7 +165,7 @@ def main():
             f"  {label}: echo p50 {common.ms(echo.get('p50', 0))} p99 {common.ms(echo.get('p99', 0))} "
             f"({errors} keys lost); page p50 {common.ms(page.get('p50', 0))} p95 {common.ms(page.get('p95', 0))} "
             f"max {common.ms(page.get('max', 0))} ({failures[0]} failed); load {load0} -> {common.loadavg()}; "
-            f"slowest keys {', '.join(slowest)}",
+            f"slowest keys {', '.join(slowest)}; platform CPU % {platform}",
             flush=True,
         )
         return {
@@ -168,6 +175,7 @@ def main():
             "pages_failed": failures[0],
             "load": common.loadavg(),
             "slowest_keys": slowest,
+            "platform_cpu_percent": platform,
         }
 
     sampling = threading.Event()
@@ -234,6 +242,8 @@ def main():
             lambda: not hostile_boxes.filter(pinned_since__isnull=True, session__state=LabSession.READY).exists(),
             4 * sample_every,
         )
+        # When the last was held (the bench looks only once the first phase is over).
+        last_held = max(hostile_boxes.values_list("pinned_since", flat=True), default=None) if seen_at else None
         weighted = phase(f"the {2 * hostile} hostile sandboxes at the least weight") if seen_at else None
         slowed_at = wait_for(
             "every hostile sandbox slowed",
@@ -308,7 +318,8 @@ def main():
 
         report.note(
             f"thresholds {slow_after} s / {end_after} s, sampled every {sample_every} s: every hostile sandbox "
-            f"seen {after(seen_at)} after the bombs went off, "
+            f"held {f'{(last_held - went_off).total_seconds():.1f} s' if last_held else '(not in time)'} after the "
+            "bombs went off, "
             f"slowed after {after(slowed_at)}, every hostile lab ended after {after(ended_at)} ({'; '.join(reasons)})"
         )
         report.row(

@@ -82,6 +82,36 @@ def test_a_terminal_that_stops_reading_loses_no_output(started):
     assert len(numbers) == last, f"{last - len(numbers)} lines lost"
 
 
+def test_a_shell_printing_many_small_writes_sends_them_gathered_and_whole(started):
+    """Many processes printing a line each (a fork bomb's retries) reach the viewer as a few
+    messages, every line there, in order: each message costs the relay and the web process that
+    every other learner's echo goes through. A key typed into the quiet shell comes back alone."""
+    browser, session, _ = started
+    path = f"/ws/sessions/{session.pk}/terminal/node1/?rows=24&cols=80"
+    lines = 3000
+    with browser.websocket(path) as ws:
+        terminal_until(ws, b"# ")
+        ws.send(json.dumps(["stdin", f"for i in $(seq {lines}); do /bin/echo line-$i; done; echo GATHERED-$((1+1))\r"]))
+        messages = []
+        while not any(b"GATHERED-2" in m for m in messages[-2:]):
+            message = ws.recv(timeout=60)
+            if isinstance(message, bytes):
+                messages.append(message)
+        text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|\r", b"", b"".join(messages))  # bash's bracketed-paste switches
+        assert [int(n) for n in re.findall(rb"^line-(\d+)$", text, re.M)] == list(range(1, lines + 1))
+        # Each /bin/echo is a process of its own and a write of its own: 3,000 writes, taking
+        # about a second here; gathered for 20 ms at a time, a few dozen messages.
+        assert len(messages) < lines / 10, f"{len(messages)} messages for {lines} lines"
+        try:
+            while True:  # the prompt, and anything else, until the shell is quiet again
+                ws.recv(timeout=0.5)
+        except TimeoutError:
+            pass
+        ws.send(json.dumps(["stdin", "x"]))
+        assert ws.recv(timeout=10) == b"x", "a quiet shell's echo is sent at once, on its own"
+        ws.send(json.dumps(["stdin", "\x15"]))
+
+
 def test_check_fails_then_passes_with_streamed_output(started):
     browser, session, _ = started
     step = session.lab.steps.get(position=1)

@@ -12,7 +12,10 @@ and channels_redis, to bound its memory, throws away the oldest messages of a so
 more than its capacity waiting. A viewer that stays behind for SLOW_VIEWER_SECONDS is dropped and
 told to reconnect (its page then gets the scrollback). Each shell's output is also paced (a few
 MB/s, more than a browser can show), so a flood takes a bounded share of a web process that
-other learners' echoes go through too.
+other learners' echoes go through too; and a shell that printed a moment ago gathers what it
+prints next for the rest of COALESCE_SECONDS into one message: a fork bomb's thousands of processes
+each printing a line made one message per line, and took a fifth of the relay and more of the web
+process, which every other learner's echo shares, while a quiet shell's echo still goes at once.
 """
 
 import asyncio
@@ -37,6 +40,7 @@ SLOW_VIEWER_SECONDS = 10  # a viewer that cannot take output for this long is dr
 FIRST_OUTPUT_WAIT = 10  # seconds input waits for a new shell's first output (its prompt)
 TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks of one session
 TRAFFIC_BATCH_SECONDS = 0.2  # marks of all shells go out together, at most this often
+COALESCE_SECONDS = 0.02  # a shell printing without pause sends at most one message this often
 
 
 class Shell:
@@ -72,11 +76,14 @@ class Shell:
 
     async def read_loop(self) -> None:
         reason = ""
+        loop = asyncio.get_running_loop()
+        sent_at, ended = float("-inf"), False
         try:
-            while True:
+            while not ended:
                 data = await self.tty.read(READ_SIZE)
                 if not data:
                     break
+                data, ended = await self.gather(data, sent_at + COALESCE_SECONDS)
                 self.spoke.set()
                 self.relay.note_traffic(self.session_id)
                 async with self.lock:
@@ -84,6 +91,7 @@ class Shell:
                     self.record(data)
                     for viewer in list(self.viewers):
                         await self.send_output(viewer, data)
+                sent_at = loop.time()
                 await self.pace(len(data))
         except OSError as e:
             reason = f"the connection to the sandbox was lost ({e.strerror or e})"
@@ -92,6 +100,20 @@ class Shell:
             # No exit code: the engine lost the shell (it restarted); the sandbox itself may be fine.
             reason = "the shell exited" if code is not None else "the sandbox's engine restarted"
         await self.close(reason)
+
+    async def gather(self, data: bytes, until: float) -> tuple[bytes, bool]:
+        """`data` and what the shell prints after it until `until` (loop time; none if that has
+        passed), up to READ_SIZE; and whether the shell ended meanwhile."""
+        loop = asyncio.get_running_loop()
+        while len(data) < READ_SIZE and (left := until - loop.time()) > 0:
+            try:
+                more = await asyncio.wait_for(self.tty.read(READ_SIZE - len(data)), left)
+            except TimeoutError:
+                break
+            if not more:
+                return data, True
+            data += more
+        return data, False
 
     async def pace(self, sent: int) -> None:
         """A token bucket: output beyond the terminal rate waits (and the shell with it, as a
