@@ -41,6 +41,7 @@ FIRST_OUTPUT_WAIT = 10  # seconds input waits for a new shell's first output (it
 TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks of one session
 TRAFFIC_BATCH_SECONDS = 0.2  # marks of all shells go out together, at most this often
 COALESCE_SECONDS = 0.02  # a shell printing without pause sends at most one message this often
+GATHERED_READ_SECONDS = 0.001  # what a shell printed meanwhile is there at once: no longer is none
 
 
 class Shell:
@@ -102,14 +103,19 @@ class Shell:
         await self.close(reason)
 
     async def gather(self, data: bytes, until: float) -> tuple[bytes, bool]:
-        """`data` and what the shell prints after it until `until` (loop time; none if that has
-        passed), up to READ_SIZE; and whether the shell ended meanwhile."""
-        loop = asyncio.get_running_loop()
-        while len(data) < READ_SIZE and (left := until - loop.time()) > 0:
+        """`data` and what the shell printed after it by `until` (loop time; nothing more if that
+        has passed), up to READ_SIZE; and whether the shell ended meanwhile. It sleeps first and
+        then takes what is there: reading each small write as it comes cost the relay as much as
+        sending it did."""
+        left = until - asyncio.get_running_loop().time()
+        if left <= 0 or len(data) >= READ_SIZE:
+            return data, False
+        await asyncio.sleep(left)
+        while len(data) < READ_SIZE:
             try:
-                more = await asyncio.wait_for(self.tty.read(READ_SIZE - len(data)), left)
+                more = await asyncio.wait_for(self.tty.read(READ_SIZE - len(data)), GATHERED_READ_SECONDS)
             except TimeoutError:
-                break
+                break  # nothing more is there
             if not more:
                 return data, True
             data += more
