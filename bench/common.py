@@ -502,25 +502,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and every process below it (uvicorn's workers under their parent)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += cpu_seconds(current)
-        todo += children.get(current, [])
-    return total
-
-
-def family_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its descendants found through /proc/PID/task/*/children (no walk
-    of all of /proc: beside a fork bomb that would be thousands of reads)."""
+    """CPU time of a process and every process below it (uvicorn's workers under their parent),
+    found through /proc/PID/task/*/children: no walk of all of /proc, which beside a fork bomb
+    would be thousands of reads."""
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()

@@ -141,7 +141,7 @@ def main():
 
         thread = threading.Thread(target=reader)
         load0 = common.loadavg()
-        platform = {part: common.family_cpu_seconds(stack.pid(part)) for part in stack.processes}
+        platform = {part: common.tree_cpu_seconds(stack.pid(part)) for part in stack.processes}
         began = time.monotonic()
         thread.start()
         try:
@@ -153,7 +153,7 @@ def main():
             thread.join()
         spent = time.monotonic() - began
         platform = {
-            part: round((common.family_cpu_seconds(stack.pid(part)) - used) / spent * 100)
+            part: round((common.tree_cpu_seconds(stack.pid(part)) - used) / spent * 100)
             for part, used in platform.items()
         }
         echo, page = common.summary(keys), common.summary(pages)
