@@ -143,6 +143,35 @@ def test_a_fork_bomb_is_held_by_the_cap_watch_before_any_sample(backend, sandbox
     assert (sampled["pinned"], sampled["held"]) == (0, 1)
 
 
+def test_a_sandbox_growing_by_a_sixteenth_of_its_cap_between_looks_is_held_at_once(
+    backend, sandboxes_removed_after, learner, course
+):
+    """A bomb's first tenth of a second is what holds its neighbours back, long before it passes a
+    quarter: the watch holds a sandbox that grew by a sixteenth of its cap since its last look. A
+    smaller burst (a daemon starting its threads) is left alone, and a burst that stops growing is
+    let go by the next sample."""
+    sandbox = live_session(backend, learner, lesson_of(2).lab, "capwatch-rise", cpus=0.5, pids=2048)
+    watch = CapWatch("local")
+    assert watch.look() == 0
+
+    def start_sleepers(count: int) -> int:
+        backend.exec(sandbox.container_id, f"for i in $(seq {count}); do sleep 600 >/dev/null 2>&1 & done", timeout=30)
+        return backend.pids_many([sandbox.container_id])[sandbox.container_id]["pids"]
+
+    assert start_sleepers(100) > 100
+    assert watch.look() == 0, "100 processes at once: a lab's burst"
+    found = start_sleepers(200)
+    assert 300 < found < pressure.PIDS_HELD * 2048, "not yet at a quarter of its cap"
+    assert watch.look() == 1
+    sandbox.refresh_from_db()
+    assert sandbox.pinned_since and sandbox.pinned_what == "process"
+    assert cpu_settings(sandbox.container_id) == (0.5, pressure.LEAST_WEIGHT)
+    sampled = lifecycle.sample("local")
+    assert sampled["let go"] == 1, sampled
+    sandbox.refresh_from_db()
+    assert sandbox.pinned_since is None and cpu_settings(sandbox.container_id) == (0.5, pressure.USUAL_WEIGHT)
+
+
 def test_a_weight_set_now_is_the_kernels_before_the_engines(backend, sandboxes_removed_after, learner, course):
     """The cap watch's first move writes the weight into the sandbox's cgroup itself: the
     engine's API is slowest in a fork storm, when the weight is needed."""
@@ -264,8 +293,24 @@ def test_the_sampler_reads_from_cgroups_what_the_engine_would_say(backend, sandb
         ({"pids": 520, "pids_limit": 2048, "cpu_percent": 0.0, "cpus": 1.0}, "process"),
         # the busiest lab of the Docker days (147 processes), a Kubernetes node at its busiest
         ({"pids": 147, "pids_limit": 2048, "cpu_percent": 30.0, "cpus": 1.0}, ""),
-        ({"pids": 170, "pids_limit": 4096, "cpu_percent": 40.0, "cpus": 1.0}, ""),
+        ({"pids": 293, "pids_limit": 4096, "cpu_percent": 40.0, "cpus": 1.0}, ""),
     ],
 )
 def test_what_counts_as_held_at_a_limit(stats, held):
     assert pressure.pinned_at(stats) == held
+
+
+@pytest.mark.parametrize(
+    "before, stats, growing",
+    [
+        (None, {"pids": 900, "pids_limit": 2048}, False),  # the watch's first look: nothing to compare
+        (5, {"pids": 250, "pids_limit": 2048}, True),  # a fork bomb's first tenth of a second
+        (50, {"pids": 147, "pids_limit": 2048}, False),  # the swarm day's daemons starting: 97 at once
+        (100, {"pids": 293, "pids_limit": 4096}, False),  # a Kubernetes node's control plane starting
+        (30, {"pids": 300, "pids_limit": 4096}, True),
+        (600, {"pids": 40, "pids_limit": 2048}, False),  # a bomb's processes ending
+        (0, {"pids": 900, "pids_limit": 0}, False),  # no cap, nothing to hold
+    ],
+)
+def test_what_counts_as_growing_towards_the_cap(before, stats, growing):
+    assert pressure.rising(before, stats) == growing

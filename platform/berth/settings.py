@@ -228,7 +228,7 @@ SAMPLE_SECONDS = 5.0
 # a fork bomb while it grows (sandboxes/capwatch.py), and how often it lists them again. Off only
 # where something else drives it: the test suite's stacks share the tests' database.
 CAP_WATCH = env_bool("BERTH_CAP_WATCH", True)
-CAP_WATCH_SECONDS = 0.2
+CAP_WATCH_SECONDS = 0.1
 CAP_WATCH_LIST_SECONDS = 1.0
 CELERY_BEAT_SCHEDULE = {
     "reap-sandboxes": {"task": "sandboxes.tasks.reap_sandboxes", "schedule": 60.0},

@@ -6,9 +6,10 @@ the host back by hundreds of milliseconds. The host's sampler looks every SAMPLE
 reading takes a second: too late for that. So each host's worker runs this thread beside its
 tasks (sandboxes/tasks.py starts it with the worker): every CAP_WATCH_SECONDS it reads only the
 process counts of the host's live sandboxes (two small files each, no wait) and holds at once
-one past its share of its cap (pressure.py: the least CPU weight, its quota kept); from then the
-sampler carries the hold on. Which sandboxes are live and not yet held is read from the database
-every CAP_WATCH_LIST_SECONDS, not at every look. A backend that cannot read the counts cheaply
+one past its share of its cap, or grown towards it by a sixteenth of it since the last look
+(pressure.py: the least CPU weight, its quota kept); from then the sampler carries the hold on.
+Which sandboxes are live and not yet held is read from the database every
+CAP_WATCH_LIST_SECONDS, not at every look. A backend that cannot read the counts cheaply
 (a cluster's) gives none, and its sampler alone looks.
 """
 
@@ -34,6 +35,7 @@ class CapWatch(threading.Thread):
         self.backend = get_backend(host)
         self.stopping = threading.Event()
         self.unheld: list[Sandbox] = []
+        self.counted: dict[str, int] = {}  # each unheld sandbox's process count at the last look
         self.listed_at = float("-inf")
 
     def look(self) -> int:
@@ -53,7 +55,8 @@ class CapWatch(threading.Thread):
         if not self.unheld:
             return 0
         counts = self.backend.pids_many([sandbox.container_id for sandbox in self.unheld])
-        due = [s for s in self.unheld if pressure.pinned_at(counts.get(s.container_id) or {}) == "process"]
+        due = [s for s in self.unheld if self.bomb(s.container_id, counts.get(s.container_id))]
+        self.counted = {sandbox_id: found["pids"] for sandbox_id, found in counts.items()}
         if not due:
             return 0
         # Every bomb of this look gets the least weight first, then each is held in turn.
@@ -67,6 +70,12 @@ class CapWatch(threading.Thread):
         # Held, or gone meanwhile (the reaper deals with it): either way not looked at again.
         self.unheld = [sandbox for sandbox in self.unheld if sandbox not in due]
         return held
+
+    def bomb(self, sandbox_id: str, found: dict | None) -> bool:
+        """Past its share of its cap, or growing towards it fast."""
+        if not found:
+            return False
+        return pressure.pinned_at(found) == "process" or pressure.rising(self.counted.get(sandbox_id), found)
 
     def run(self) -> None:
         try:

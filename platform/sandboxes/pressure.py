@@ -6,11 +6,11 @@ limit, and gives it the least CPU weight at once: it keeps its quota, so a build
 runs as fast as before, but on a full host its neighbours' shells and the platform come first (a
 fork bomb with the usual weight holds a neighbour's echo back by hundreds of milliseconds). A fork
 bomb does that from its first second, while it grows, so between samples the cap watch
-(capwatch.py, five times a second) reads only the process counts and holds a sandbox past its
-share of its cap at once; the next sample takes it from there. Past SANDBOX_PINNED_SLOW_SECONDS it
-is slowed to SANDBOX_PINNED_CPUS; past SANDBOX_PINNED_END_SECONDS its session is ended and its
-learner told why. Both steps show in the console and the audit log. A sandbox that lets go of its
-limit gets its weight and CPUs back.
+(capwatch.py, ten times a second) reads only the process counts and holds at once a sandbox past
+its share of its cap, or growing fast towards it; the next sample takes it from there. Past
+SANDBOX_PINNED_SLOW_SECONDS it is slowed to SANDBOX_PINNED_CPUS; past SANDBOX_PINNED_END_SECONDS
+its session is ended and its learner told why. Both steps show in the console and the audit log.
+A sandbox that lets go of its limit gets its weight and CPUs back.
 """
 
 from datetime import timedelta
@@ -23,7 +23,7 @@ from sandboxes.models import LabSession, Sandbox
 LEAST_WEIGHT = 2  # the kernel's lowest cpu.shares
 USUAL_WEIGHT = 1024  # every container's unless changed
 # A sandbox using a quarter of its PID cap or more is held: labs use a few percent of it (the
-# Docker days' self-tests peak at 147 processes of 2,048, a Kubernetes node at about 170 of 4,096)
+# Docker days' self-tests peak at 147 processes of 2,048, a Kubernetes node at 293 of 4,096)
 # and a fork bomb passes a quarter in the first moments of its growth, when the cap watch sees it.
 # A bomb held with the least weight drains slowly, if at all: it stays past a quarter while it
 # lives. Also held: a sandbox using or wanting half its CPUs or more (on a full host a miner gets
@@ -31,6 +31,12 @@ USUAL_WEIGHT = 1024  # every container's unless changed
 # but still waits for a CPU), or throttled in 90 % of its CPU periods. Any sample below lets it
 # go: a Kubernetes node's busy start, a build, are bursts, not a hold.
 PIDS_HELD = 0.25
+# Held as well, by the cap watch: a sandbox whose process count rose by a sixteenth of its cap since
+# the watch's last look, a tenth of a second before. That is a fork bomb in its first tenth of a
+# second (it adds about 2,500 processes a second), long before a quarter, while its growth is
+# what holds every other shell back. Labs start at most about a hundred tasks at once (a daemon's
+# threads as it starts: 97 in 0.1 s during the swarm and Kubernetes days' self-tests).
+PIDS_RISE_HELD = 1 / 16
 CPU_HELD = 0.5
 THROTTLED_HELD = 0.9
 # What the learner and the console read; metrics and the panel find these sessions by it.
@@ -50,6 +56,12 @@ def pinned_at(stats: dict) -> str:
     if cpus and (wants >= CPU_HELD * cpus * 100 or stats.get("throttled", 0) >= THROTTLED_HELD):
         return "CPU"
     return ""
+
+
+def rising(before: int | None, stats: dict) -> bool:
+    """Whether the process count grew by PIDS_RISE_HELD of the cap since `before`."""
+    cap = stats.get("pids_limit") or 0
+    return bool(cap) and before is not None and stats["pids"] - before >= PIDS_RISE_HELD * cap
 
 
 def describe(sandbox: Sandbox) -> str:
