@@ -7,12 +7,14 @@ import re
 import time
 
 import pytest
+from django.utils import timezone
 from websockets.exceptions import InvalidStatus
 
 from labs.models import CheckRun
 from sandboxes import architecture
 from sandboxes.backends import get_backend
 from sandboxes.models import LabSession
+from terminals.relay import HELD_LIST_SECONDS
 from tests.helpers import Browser, events_until, terminal_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.stack]
@@ -110,6 +112,25 @@ def test_a_shell_printing_many_small_writes_sends_them_gathered_and_whole(starte
         ws.send(json.dumps(["stdin", "x"]))
         assert ws.recv(timeout=10) == b"x", "a quiet shell's echo is sent at once, on its own"
         ws.send(json.dumps(["stdin", "\x15"]))
+
+
+def test_a_held_sandboxs_terminal_is_read_at_a_crawl_and_loses_nothing(started):
+    """A sandbox held at a cap (a fork bomb's thousands of retry lines) has its terminals read at
+    HELD_OUTPUT_BYTES_PER_SECOND: its output waits in the terminal, and the processes printing it
+    with it. Everything printed still arrives, whole and in order."""
+    browser, session, _ = started
+    path = f"/ws/sessions/{session.pk}/terminal/node1/?rows=24&cols=80"
+    session.sandboxes.update(pinned_since=timezone.now(), pinned_what="process")  # as the cap watch does
+    with browser.websocket(path) as ws:
+        terminal_until(ws, b"# ")
+        time.sleep(2 * HELD_LIST_SECONDS)  # the relay's next read of the held sandboxes
+        lines = 400  # 400 lines of 50 bytes: 20 KB, about five seconds at the crawl
+        ws.send(
+            json.dumps(["stdin", f"for i in $(seq {lines}); do printf '%-49s\\n' held-$i; done; echo HELD-$((1+1))\r"])
+        )
+        text = terminal_until(ws, b"HELD-2\r\n", timeout=120)
+    text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|\r", b"", text)
+    assert [int(n) for n in re.findall(rb"^held-(\d+) *$", text, re.M)] == list(range(1, lines + 1))
 
 
 def test_check_fails_then_passes_with_streamed_output(started):

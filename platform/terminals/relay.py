@@ -24,9 +24,10 @@ import logging
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import close_old_connections
 from redis.exceptions import RedisError
 
-from sandboxes import architecture
+from sandboxes import architecture, pressure
 from sandboxes.backends import get_backend
 from sandboxes.backends.base import SandboxError
 from terminals.protocol import relay_channel
@@ -40,8 +41,19 @@ SLOW_VIEWER_SECONDS = 10  # a viewer that cannot take output for this long is dr
 FIRST_OUTPUT_WAIT = 10  # seconds input waits for a new shell's first output (its prompt)
 TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks of one session
 TRAFFIC_BATCH_SECONDS = 0.2  # marks of all shells go out together, at most this often
+# A held sandbox's terminals (sandboxes/pressure.py: a fork bomb, a miner) are read this slowly: a
+# bomb's processes each print a retry line, and passing those on kept the engine's per-terminal
+# processes busy, which every other learner's keystrokes go through too. Read slowly, the shell's
+# output fills its terminal and the processes printing it wait: the flood stops at its source.
+HELD_OUTPUT_BYTES_PER_SECOND = 4 * 1024
+HELD_LIST_SECONDS = 1.0  # how often the relay reads which of its host's sandboxes are held
 COALESCE_SECONDS = 0.02  # a shell printing without pause sends at most one message this often
 GATHERED_READ_SECONDS = 0.001  # what a shell printed meanwhile is there at once: no longer is none
+
+
+def held_sessions(host: str) -> set[int]:
+    close_old_connections()  # a thread of the relay's pool: its connection may have gone meanwhile
+    return pressure.held_sessions(host)
 
 
 class Shell:
@@ -123,10 +135,14 @@ class Shell:
 
     async def pace(self, sent: int) -> None:
         """A token bucket: output beyond the terminal rate waits (and the shell with it, as a
-        slow reader makes it), so one flood takes a bounded share of the web process."""
+        slow reader makes it), so one flood takes a bounded share of the web process. A held
+        sandbox's terminal gets a second's worth of its crawl at most."""
         now = asyncio.get_running_loop().time()
-        rate = settings.TERMINAL_OUTPUT_BYTES_PER_SECOND
-        self.budget = min(OUTPUT_BURST, self.budget + (now - self.paced_at) * rate) - sent
+        if self.session_id in self.relay.held:
+            rate = burst = HELD_OUTPUT_BYTES_PER_SECOND
+        else:
+            rate, burst = settings.TERMINAL_OUTPUT_BYTES_PER_SECOND, OUTPUT_BURST
+        self.budget = min(burst, self.budget + (now - self.paced_at) * rate) - sent
         self.paced_at = now
         if self.budget < 0:
             await asyncio.sleep(-self.budget / rate)
@@ -253,6 +269,7 @@ class Relay:
         self.traffic: set[int] = set()
         self.traffic_marked: dict[int, float] = {}  # session -> when its last mark was taken
         self.traffic_soon = asyncio.Event()
+        self.held: set[int] = set()  # sessions with a sandbox held at a cap (read_holds)
 
     def spawn(self, coroutine) -> asyncio.Task:
         """Start a task and hold a reference to it until it ends (asyncio keeps only weak ones)."""
@@ -266,6 +283,7 @@ class Relay:
         log.info("terminal relay for host %s listening on %s", self.host, channel)
         self.spawn(self.write_recordings())
         self.spawn(self.write_traffic())
+        self.spawn(self.read_holds())
         while True:
             try:
                 message = await self.layer.receive(channel)
@@ -323,6 +341,15 @@ class Relay:
             except Exception:  # as write_recordings: this task must outlive one bad batch
                 log.exception("%d terminal traffic marks were not written", len(marks))
             await asyncio.sleep(TRAFFIC_BATCH_SECONDS)
+
+    async def read_holds(self) -> None:
+        """Which of the host's sessions have a sandbox held at a cap, every HELD_LIST_SECONDS."""
+        while True:
+            try:
+                self.held = await asyncio.to_thread(held_sessions, self.host)
+            except Exception:  # the database restarting: the last answer stands until the next
+                log.exception("the held sandboxes of host %s were not read", self.host)
+            await asyncio.sleep(HELD_LIST_SECONDS)
 
     # Handlers return at once (slow Docker calls run as tasks): the receive loop never waits,
     # so one learner's terminal opening cannot delay another learner's keystrokes.
