@@ -16,6 +16,8 @@ other learners' echoes go through too; and a shell that printed a moment ago gat
 prints next for the rest of COALESCE_SECONDS into one message: a fork bomb's thousands of processes
 each printing a line made one message per line, and took a fifth of the relay and more of the web
 process, which every other learner's echo shares, while a quiet shell's echo still goes at once.
+A sandbox held at a cap (sandboxes/pressure.py) has its terminals read at a crawl: what its
+processes print waits in the terminal, and they with it.
 """
 
 import asyncio
@@ -42,8 +44,8 @@ FIRST_OUTPUT_WAIT = 10  # seconds input waits for a new shell's first output (it
 TRAFFIC_EVERY = 1.0  # seconds between "the terminal is busy" marks of one session
 TRAFFIC_BATCH_SECONDS = 0.2  # marks of all shells go out together, at most this often
 # A held sandbox's terminals (sandboxes/pressure.py: a fork bomb, a miner) are read this slowly: a
-# bomb's processes each print a retry line, and passing those on kept the engine's per-terminal
-# processes busy, which every other learner's keystrokes go through too. Read slowly, the shell's
+# bomb's processes each print a retry line, and passing those on kept the relay and the web
+# process busy, which every other learner's keystrokes go through too. Read slowly, the shell's
 # output fills its terminal and the processes printing it wait: the flood stops at its source.
 HELD_OUTPUT_BYTES_PER_SECOND = 4 * 1024
 HELD_LIST_SECONDS = 1.0  # how often the relay reads which of its host's sandboxes are held
