@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from sandboxes import pressure
 from sandboxes.backends import get_backend
-from sandboxes.models import LabSession, Sandbox
+from sandboxes.models import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,8 @@ class CapWatch(threading.Thread):
         """One look at the host's sandboxes: how many it held."""
         if time.monotonic() - self.listed_at >= settings.CAP_WATCH_LIST_SECONDS:
             self.unheld = list(
-                Sandbox.objects.filter(
-                    session__host=self.host,
-                    session__state=LabSession.READY,
-                    removed_at__isnull=True,
-                    pinned_since__isnull=True,
-                )
+                pressure.live_sandboxes(self.host)
+                .filter(pinned_since__isnull=True)
                 .exclude(container_id="")
                 .only("pk", "name", "container_id")
             )

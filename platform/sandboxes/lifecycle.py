@@ -424,11 +424,7 @@ def sample(host: str) -> dict:
     )
     if not healthy:
         return {"healthy": False, "sampled": 0}
-    live = list(
-        Sandbox.objects.filter(session__host=host, session__state=LabSession.READY, removed_at__isnull=True)
-        .exclude(container_id="")
-        .select_related("session__user", "session__lab")
-    )
+    live = list(pressure.live_sandboxes(host).exclude(container_id="").select_related("session__user", "session__lab"))
     found = backend.stats_many([sandbox.container_id for sandbox in live])
     now = timezone.now()
     sampled = [sandbox for sandbox in live if sandbox.container_id in found]

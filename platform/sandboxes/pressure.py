@@ -64,14 +64,16 @@ def rising(before: int | None, stats: dict) -> bool:
     return bool(cap) and before is not None and stats["pids"] - before >= PIDS_RISE_HELD * cap
 
 
+def live_sandboxes(host: str):
+    """The sandboxes of a host's ready sessions, not yet removed: what the sampler
+    (lifecycle.sample), the cap watch and the terminal relay look at."""
+    return Sandbox.objects.filter(session__host=host, session__state=LabSession.READY, removed_at__isnull=True)
+
+
 def held_sessions(host: str) -> set[int]:
     """The live sessions of a host with a sandbox held at a cap: the terminal relay paces their
     output to a crawl (terminals/relay.py)."""
-    return set(
-        Sandbox.objects.filter(
-            session__host=host, session__state=LabSession.READY, pinned_since__isnull=False, removed_at__isnull=True
-        ).values_list("session_id", flat=True)
-    )
+    return set(live_sandboxes(host).filter(pinned_since__isnull=False).values_list("session_id", flat=True))
 
 
 def describe(sandbox: Sandbox) -> str:
